@@ -1,0 +1,1 @@
+"""PyTorch training of class-conditional MNIST generators (``python -m training``)."""

@@ -1,0 +1,181 @@
+"""Train a class-conditional MNIST generator.
+
+    python -m training --data-dir ../shared/mnist            # CVAE, CUDA when present
+    torchrun --nproc_per_node=2 -m training --device cpu      # DDP (gloo on CPU, NCCL on CUDA)
+    python -m training --resume                               # continue runs/<model>/checkpoint.pt
+
+Every epoch writes, on rank 0 only and atomically: the resumable checkpoint, a
+generator-only checkpoint, a 10x10 sample grid (row = digit) and a metrics line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from training import checkpoint, cvae, distributed
+from training.data import DataError, DeviceDataset, load_split
+from training.grid import save_grid
+from training.precision import Precision
+
+RECIPES = {"cvae": cvae}
+DEFAULT_DATA = Path("data")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
+    p.add_argument("--model", choices=sorted(RECIPES), default="cvae")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=128, help="global batch, split across ranks")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--latent-dim", type=int, default=16)
+    p.add_argument("--width", type=int, default=64, help="channels of the first conv layer")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--download", action="store_true", help="fetch full MNIST with torchvision")
+    p.add_argument("--limit", type=int, default=0, help="train on the first N images only (0 = all)")
+    p.add_argument("--run-dir", type=Path, help="default: runs/<model>")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
+    p.add_argument("--resume", action="store_true", help="continue from <run-dir>/checkpoint.pt")
+    for recipe in RECIPES.values():
+        recipe.add_arguments(p)
+    args = p.parse_args(argv)
+    for name in ("epochs", "batch_size", "latent_dim", "width"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.lr <= 0 or args.limit < 0:
+        p.error("--lr must be positive and --limit non-negative")
+    args.run_dir = args.run_dir or Path("runs") / args.model
+    args.command = shlex.join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)])
+    return args
+
+
+def load_data(args: argparse.Namespace, ctx: distributed.Context) -> DeviceDataset:
+    """Rank 0 fetches the data if needed; the others read it after."""
+    fetch = args.download or args.data_dir == DEFAULT_DATA
+    if ctx.is_main:
+        images, labels = load_split(args.data_dir, "train", fetch=fetch)
+    ctx.barrier()
+    if not ctx.is_main:
+        images, labels = load_split(args.data_dir, "train")
+    if args.limit:
+        images, labels = images[:args.limit], labels[:args.limit]
+    return DeviceDataset.from_arrays(images, labels, ctx.device)
+
+
+def describe(args: argparse.Namespace, data: DeviceDataset, ctx: distributed.Context,
+             precision: Precision) -> dict:
+    """What the model card and the ONNX metadata say about how the model was made."""
+    n = len(data)
+    return {
+        "model": args.model,
+        "dataset": "MNIST" if n == 60000 else f"MNIST (first {n} training images)",
+        "train_images": n,
+        "device": f"{ctx.world} x {ctx.device.type}" if ctx.world > 1 else ctx.device.type,
+        "precision": str(precision),
+        "torch": torch.__version__,
+        "command": args.command,
+    }
+
+
+def config_of(args: argparse.Namespace) -> dict:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
+def trim_log(path: Path, last_epoch: int) -> None:
+    """Drop metrics lines of epochs the checkpoint does not contain (a crash after logging)."""
+    if path.is_file():
+        lines = [ln for ln in path.read_text().splitlines() if json.loads(ln)["epoch"] <= last_epoch]
+        path.write_text("".join(ln + "\n" for ln in lines))
+
+
+def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
+    torch.manual_seed(args.seed * 1000 + ctx.rank)
+    data = load_data(args, ctx)
+    per_rank_batch = max(1, args.batch_size // ctx.world)
+    steps = data.steps_per_epoch(per_rank_batch, ctx.world)
+    if steps == 0:
+        raise DataError(f"--batch-size {args.batch_size} is larger than the {len(data)} training images")
+    precision = Precision(ctx.device)
+    recipe = RECIPES[args.model].Recipe(args, ctx.device, ctx.wrap, precision)
+    meta = describe(args, data, ctx, precision)
+    ckpt_path, log_path = args.run_dir / checkpoint.FULL, args.run_dir / "metrics.jsonl"
+
+    start_epoch, train_seconds = 0, 0.0
+    if args.resume:
+        state = checkpoint.load(ckpt_path, ctx.device)
+        if state["config"]["model"] != args.model:
+            raise checkpoint.CheckpointError(f"{ckpt_path}: holds a {state['config']['model']}, not a {args.model}")
+        recipe.load_state_dict(state["recipe"])
+        start_epoch, train_seconds = state["epoch"], state["train_seconds"]
+        meta["command"] = state["meta"]["command"]
+        ranks = state["rng"]
+        checkpoint.set_rng_state(ranks[ctx.rank] if len(ranks) == ctx.world else ranks[0], ctx.device)
+        if ctx.is_main:
+            trim_log(log_path, start_epoch)
+    elif ckpt_path.exists():
+        raise checkpoint.CheckpointError(
+            f"{ckpt_path} exists: pass --resume to continue it, or choose another --run-dir")
+
+    gen = torch.Generator().manual_seed(args.seed)
+    fixed_z = torch.randn(100, args.latent_dim, generator=gen).to(ctx.device)
+    fixed_digits = torch.arange(10).repeat_interleave(10).to(ctx.device)
+    if ctx.is_main:
+        print(f"{args.model}: {len(data)} images, {steps} steps/epoch on {meta['device']} "
+              f"({meta['precision']}), run dir {args.run_dir}", file=sys.stderr)
+
+    for epoch in range(start_epoch + 1, args.epochs + 1):
+        t0 = time.perf_counter()
+        sums = torch.zeros(len(recipe.loss_names), device=ctx.device)
+        bar = tqdm(data.batches(per_rank_batch, epoch, args.seed, ctx.rank, ctx.world), total=steps,
+                   desc=f"epoch {epoch}/{args.epochs}", disable=not ctx.is_main, unit="batch")
+        for i, (x, y) in enumerate(bar):
+            losses = recipe.train_step(x, y, epoch - 1 + i / steps)
+            sums += torch.stack([losses[k] for k in recipe.loss_names])
+            if i % 20 == 0 or i == steps - 1:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in zip(recipe.loss_names, (sums / (i + 1)).tolist())})
+        means = ctx.mean(sums / steps).tolist()
+        seconds = time.perf_counter() - t0
+        train_seconds += seconds
+        rng = ctx.gather(checkpoint.rng_state(ctx.device))
+        if ctx.is_main:
+            generator = recipe.generator()
+            generator.eval()
+            with torch.no_grad():
+                samples = generator(fixed_digits, fixed_z).float().cpu().numpy()
+            generator.train()
+            meta_now = {**meta, "epochs": epoch, "train_seconds": round(train_seconds, 1)}
+            config = config_of(args)
+            checkpoint.save({"recipe": recipe.state_dict(), "epoch": epoch, "train_seconds": train_seconds,
+                             "rng": rng, "config": config, "meta": meta_now}, ckpt_path)
+            checkpoint.save({"generator": generator.state_dict(), "epoch": epoch, "config": config,
+                             "meta": meta_now}, checkpoint.generator_path(args.run_dir, epoch))
+            save_grid(samples, args.run_dir / f"grid_epoch_{epoch}.png")
+            record = {"epoch": epoch, **dict(zip(recipe.loss_names, means)), "seconds": round(seconds, 2),
+                      "images_per_s": round(steps * per_rank_batch * ctx.world / seconds, 1)}
+            with open(log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        ctx.barrier()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        ctx = distributed.setup(args.device)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        train(args, ctx)
+    except (DataError, checkpoint.CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        ctx.close()
+    return 0
