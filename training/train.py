@@ -79,7 +79,7 @@ def describe(args: argparse.Namespace, data: DeviceDataset, ctx: distributed.Con
         "train_images": n,
         "device": f"{ctx.world} x {ctx.device.type}" if ctx.world > 1 else ctx.device.type,
         "precision": str(precision),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "command": args.command,
     }
 

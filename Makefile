@@ -1,0 +1,42 @@
+# Two virtual environments: .venv (train + export + tests) and .venv-serve (the web app alone, no torch).
+PYTHON ?= python3
+VENV := .venv
+SERVE_VENV := .venv-serve
+MODEL ?= cvae
+DATA_DIR ?= $(if $(wildcard ../shared/mnist/train-images-idx3-ubyte*),../shared/mnist,data)
+TRAIN_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+
+.PHONY: train export serve serve-prod test clean-venvs
+
+$(VENV)/.installed: requirements-train.txt requirements-serve.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+$(SERVE_VENV)/.installed: requirements-serve.txt
+	$(PYTHON) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/pip install -q --upgrade pip
+	$(SERVE_VENV)/bin/pip install -q -r requirements-serve.txt
+	touch $@
+
+train: $(VENV)/.installed
+	$(VENV)/bin/python -m training --model $(MODEL) --data-dir $(DATA_DIR) $(TRAIN_ARGS)
+
+export: $(VENV)/.installed
+	$(VENV)/bin/python -m export --model $(MODEL)
+
+serve: $(SERVE_VENV)/.installed
+	$(SERVE_VENV)/bin/flask --app webapp run --host $(HOST) --port $(PORT)
+
+serve-prod: $(SERVE_VENV)/.installed
+	$(SERVE_VENV)/bin/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) 'webapp:create_app()'
+
+test: $(VENV)/.installed $(SERVE_VENV)/.installed
+	$(VENV)/bin/python -m pytest -q
+
+clean-venvs:
+	rm -rf $(VENV) $(SERVE_VENV)

@@ -1,0 +1,1 @@
+"""PyTorch -> ONNX export of trained generators (``python -m export``)."""

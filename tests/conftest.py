@@ -1,0 +1,27 @@
+"""Shared fixtures: the real MNIST folder, the repo root, the committed artifacts."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def mnist_dir() -> Path:
+    """``MNIST_DIR`` when set, else ``../shared/mnist`` beside the checkout."""
+    return Path(os.environ.get("MNIST_DIR", ROOT.parent / "shared" / "mnist"))
+
+
+@pytest.fixture(scope="session")
+def mnist() -> Path:
+    folder = mnist_dir()
+    if not (folder / "train-images-idx3-ubyte.gz").exists() and not (folder / "train-images-idx3-ubyte").exists():
+        pytest.skip(f"real MNIST idx files not found in {folder} (set MNIST_DIR to a folder that has them)")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
