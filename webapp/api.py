@@ -1,0 +1,45 @@
+"""JSON API (``/api/v1``), the PNG strip behind the page's download link, and the health check."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from webapp import params
+from webapp.generators import Generator
+from webapp.imaging import pngs_base64, strip_png
+
+bp = Blueprint("api", __name__)
+
+
+def generators() -> dict[str, Generator]:
+    return current_app.extensions["generators"]
+
+
+def generate(with_count: bool):
+    query = params.parse(request.args, list(generators()), current_app.config["DEFAULT_MODEL"], with_count)
+    return query, generators()[query.model].generate(query.digit, query.count, query.seed)
+
+
+@bp.get("/api/v1/generate")
+def generate_json():
+    query, images = generate(with_count=True)
+    return jsonify(digit=query.digit, model=query.model, seed=query.seed, count=query.count,
+                   width=28, height=28, format="png", images=pngs_base64(images))
+
+
+@bp.get("/api/v1/generate.png")
+def generate_png():
+    query, images = generate(with_count=True)
+    name = f"digit-{query.digit}-{query.model}-seed-{query.seed}.png"
+    return Response(strip_png(images), mimetype="image/png",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/api/v1/models")
+def models():
+    return jsonify(default=current_app.config["DEFAULT_MODEL"],
+                   models=[g.describe() for g in generators().values()])
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify(status="ok", models={name: "loaded" for name in generators()})

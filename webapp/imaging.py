@@ -1,0 +1,34 @@
+"""PNG encoding of generated digits with Pillow (grayscale, white ink on black, as MNIST)."""
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+from PIL import Image
+
+STRIP_GAP = 2
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def pngs_base64(images: np.ndarray) -> list[str]:
+    """One 28x28 PNG per image, base64 text for JSON and data: URIs."""
+    return [base64.b64encode(png_bytes(to_uint8(image))).decode("ascii") for image in images]
+
+
+def strip_png(images: np.ndarray) -> bytes:
+    """All images side by side in one PNG, separated by a thin grey gap."""
+    height = images.shape[1]
+    gap = np.full((height, STRIP_GAP), 90, dtype=np.uint8)
+    tiles = [to_uint8(image) for image in images]
+    parts = [part for tile in tiles for part in (tile, gap)][:-1]
+    return png_bytes(np.concatenate(parts, axis=1))

@@ -1,0 +1,64 @@
+"""Validation of the query parameters shared by the page and the API."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from werkzeug.datastructures import MultiDict
+
+MAX_SEED = 2**32 - 1
+MAX_COUNT = 64
+PAGE_COUNT = 5
+
+
+class InvalidParameter(ValueError):
+    """A bad query parameter; the message is shown to the user as is."""
+
+
+@dataclass(frozen=True)
+class Query:
+    digit: int
+    seed: int
+    model: str
+    count: int = PAGE_COUNT
+
+
+def single(args: MultiDict, name: str) -> str | None:
+    values = args.getlist(name)
+    if len(values) > 1:
+        raise InvalidParameter(f"{name} is given {len(values)} times; give it once")
+    return values[0] if values else None
+
+
+def integer(args: MultiDict, name: str, low: int, high: int, default: int | None = None) -> int:
+    raw = single(args, name)
+    if raw is None or raw == "":
+        if default is None:
+            raise InvalidParameter(f"{name} is required: an integer from {low} to {high}")
+        return default
+    text = raw.strip()
+    if not (text.isascii() and text.lstrip("+-").isdigit()) or len(text) > 20:
+        raise InvalidParameter(f"{name} must be an integer from {low} to {high}, got {raw[:20]!r}")
+    value = int(text)
+    if not low <= value <= high:
+        raise InvalidParameter(f"{name} must be from {low} to {high}, got {value}")
+    return value
+
+
+def model_name(args: MultiDict, known: list[str], default: str) -> str:
+    """A model is chosen by its name from the list, never by a path."""
+    raw = single(args, "model")
+    if raw is None or raw == "":
+        return default
+    if raw not in known:
+        raise InvalidParameter(f"model must be one of {', '.join(known)}, got {raw[:40]!r}")
+    return raw
+
+
+def parse(args: MultiDict, known: list[str], default_model: str, with_count: bool = False) -> Query:
+    """Digit is required; seed defaults to a fresh random one; count only where the route allows it."""
+    digit = integer(args, "digit", 0, 9)
+    seed = integer(args, "seed", 0, MAX_SEED, default=secrets.randbelow(MAX_SEED + 1))
+    model = model_name(args, known, default_model)
+    count = integer(args, "count", 1, MAX_COUNT, default=PAGE_COUNT) if with_count else PAGE_COUNT
+    return Query(digit, seed, model, count)
