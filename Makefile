@@ -33,7 +33,7 @@ serve: $(SERVE_VENV)/.installed
 	$(SERVE_VENV)/bin/flask --app webapp run --host $(HOST) --port $(PORT)
 
 serve-prod: $(SERVE_VENV)/.installed
-	$(SERVE_VENV)/bin/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) 'webapp:create_app()'
+	$(SERVE_VENV)/bin/gunicorn --config gunicorn.conf.py --workers $(WORKERS) --bind $(HOST):$(PORT) 'webapp:create_app()'
 
 test: $(VENV)/.installed $(SERVE_VENV)/.installed
 	$(VENV)/bin/python -m pytest -q

@@ -1,0 +1,29 @@
+"""Production serving: gunicorn 'webapp:create_app()' from the repo root picks this file up.
+
+Each worker builds its own app, and so its own onnxruntime sessions, after the fork:
+onnxruntime must never be loaded in the master, or the forked workers inherit its
+threads' locks and hang at exit. The model files are still checked before any worker
+starts, in a short-lived child, so a bad file stops start-up with the app's one-line
+message instead of a crash loop of workers.
+"""
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+preload_app = False
+
+
+def on_starting(server):
+    pid = os.fork()
+    if pid == 0:
+        from webapp import create_app
+
+        try:
+            create_app()
+            code = 0
+        except SystemExit as exc:  # create_app has printed the one line naming the bad file
+            code = exc.code if isinstance(exc.code, int) else 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(os.waitstatus_to_exitcode(status))

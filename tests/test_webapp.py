@@ -1,0 +1,199 @@
+"""The real Flask app over the committed ONNX artifacts, through Flask's test client."""
+from __future__ import annotations
+
+import base64
+import itertools
+
+import numpy as np
+import pytest
+
+from tests.webapp_helpers import decode_png, page_pngs
+from webapp import create_app
+from webapp.errors import HEADERS
+
+
+@pytest.fixture(scope="module")
+def app():
+    return create_app()
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+def pixels(png: bytes) -> np.ndarray:
+    image = decode_png(png)
+    assert image.size == (28, 28) and image.mode == "L"
+    return np.asarray(image)
+
+
+def assert_distinct(pngs: list[bytes]) -> None:
+    arrays = [pixels(p) for p in pngs]
+    for a, b in itertools.combinations(arrays, 2):
+        assert np.abs(a.astype(int) - b.astype(int)).mean() > 1.0, "two samples are (near) identical"
+
+
+def test_form_page(client):
+    response = client.get("/")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert '<label for="digit">' in html and html.count("<option value=") >= 10
+    assert "<script" not in html and "style=" not in html, "inline script/style would break the CSP"
+
+
+def test_generate_without_seed_redirects_to_a_seeded_url(client):
+    response = client.get("/?digit=3")
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert "digit=3" in location and "seed=" in location and "model=cvae" in location
+    followed = client.get(location)
+    assert followed.status_code == 200 and len(page_pngs(followed.get_data(as_text=True))) == 5
+
+
+def test_result_page_shows_five_distinct_digits_with_seed(client):
+    response = client.get("/?digit=7&seed=1234")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert '<option value="7" selected>' in html
+    assert 'id="seed">1234<' in html
+    assert html.count('alt="Generated handwritten digit 7') == 5
+    pngs = page_pngs(html)
+    assert len(pngs) == 5
+    assert_distinct(pngs)
+    assert "/api/v1/generate.png?digit=7&amp;seed=1234" in html
+
+
+def test_same_url_same_images_and_new_seed_new_images(client):
+    first = page_pngs(client.get("/?digit=4&seed=99").get_data(as_text=True))
+    again = page_pngs(client.get("/?digit=4&seed=99").get_data(as_text=True))
+    other = page_pngs(client.get("/?digit=4&seed=100").get_data(as_text=True))
+    assert first == again
+    assert first != other
+
+
+@pytest.mark.parametrize("count", [1, 5, 64])
+def test_api_generate(client, count):
+    response = client.get(f"/api/v1/generate?digit=2&count={count}&seed=7")
+    body = response.get_json()
+    assert response.status_code == 200
+    assert (body["digit"], body["model"], body["seed"], body["count"]) == (2, "cvae", 7, count)
+    pngs = [base64.b64decode(b) for b in body["images"]]
+    assert len(pngs) == count
+    assert_distinct(pngs[:5])
+
+
+def test_api_generate_is_reproducible_and_draws_a_seed(client):
+    a = client.get("/api/v1/generate?digit=5&seed=42").get_data()
+    b = client.get("/api/v1/generate?digit=5&seed=42").get_data()
+    assert a == b
+    drawn = client.get("/api/v1/generate?digit=5").get_json()
+    assert 0 <= drawn["seed"] <= 2**32 - 1 and len(drawn["images"]) == 5
+
+
+def test_png_strip_download(client):
+    response = client.get("/api/v1/generate.png?digit=8&seed=3")
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    assert 'attachment; filename="digit-8-cvae-seed-3.png"' == response.headers["Content-Disposition"]
+    strip = decode_png(response.get_data())
+    assert strip.size == (5 * 28 + 4 * 2, 28)
+    page = [pixels(p) for p in page_pngs(client.get("/?digit=8&seed=3").get_data(as_text=True))]
+    assert np.array_equal(np.asarray(strip)[:, :28], page[0]), "download differs from the page"
+
+
+def test_models_and_health(client):
+    models = client.get("/api/v1/models").get_json()
+    assert models["default"] == "cvae"
+    cvae = next(m for m in models["models"] if m["name"] == "cvae")
+    assert cvae["file"] == "cvae_decoder.onnx"
+    for key in ("latent_dim", "model", "dataset", "train_images", "epochs"):
+        assert key in cvae["metadata"]
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.get_json()["models"]["cvae"] == "loaded"
+
+
+BAD_QUERIES = [
+    ("digit=x", "digit must be an integer"),
+    ("digit=10", "digit must be from 0 to 9"),
+    ("digit=-1", "digit must be from 0 to 9"),
+    ("digit=3.5", "digit must be an integer"),
+    ("digit=", "digit is required"),
+    ("digit=1&digit=2", "digit is given 2 times"),
+    ("digit=1&seed=-1", "seed must be from 0 to 4294967295"),
+    ("digit=1&seed=4294967296", "seed must be from 0 to 4294967295"),
+    ("digit=1&seed=abc", "seed must be an integer"),
+    ("digit=1&seed=1e3", "seed must be an integer"),
+    ("digit=1&seed=99999999999999999999999999", "seed must be an integer"),
+    ("digit=1&model=nope", "model must be one of"),
+    ("digit=1&model=../artifacts/cvae_decoder.onnx", "model must be one of"),
+    ("digit=1&model=%2Fetc%2Fpasswd", "model must be one of"),
+    ("digit=%D9%A3", "digit must be an integer"),
+]
+
+
+@pytest.mark.parametrize("query,message", BAD_QUERIES)
+def test_bad_input_api(client, query, message):
+    response = client.get(f"/api/v1/generate?{query}")
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("query,message", BAD_QUERIES)
+def test_bad_input_page_keeps_the_form(client, query, message):
+    response = client.get(f"/?{query}&seed=1" if "seed" not in query else f"/?{query}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'role="alert"' in html and '<select id="digit"' in html
+    assert "Traceback" not in html
+
+
+@pytest.mark.parametrize("query,message", [
+    ("digit=1&count=0", "count must be from 1 to 64"),
+    ("digit=1&count=65", "count must be from 1 to 64"),
+    ("digit=1&count=abc", "count must be an integer"),
+])
+def test_bad_count(client, query, message):
+    assert message in client.get(f"/api/v1/generate?{query}").get_json()["error"]
+    assert client.get(f"/api/v1/generate.png?{query}").status_code == 400
+
+
+def test_missing_digit_api(client):
+    response = client.get("/api/v1/generate?seed=3")
+    assert response.status_code == 400 and "digit is required" in response.get_json()["error"]
+
+
+def test_oversize_query(client):
+    for url in ("/?digit=1&pad=" + "a" * 2000, "/api/v1/generate?digit=1&pad=" + "a" * 2000):
+        response = client.get(url)
+        assert response.status_code == 414
+        assert "longer than 1024 bytes" in response.get_data(as_text=True)
+
+
+def test_unknown_route_and_method(client):
+    page = client.get("/no/such/page")
+    assert page.status_code == 404 and '<select id="digit"' in page.get_data(as_text=True)
+    api = client.get("/api/v1/nothing")
+    assert api.status_code == 404 and "error" in api.get_json()
+    assert client.post("/").status_code == 405
+    posted = client.post("/api/v1/generate?digit=1")
+    assert posted.status_code == 405 and "error" in posted.get_json()
+
+
+def test_unexpected_failure_is_a_clean_500(app, monkeypatch):
+    generator = app.extensions["generators"]["cvae"]
+    monkeypatch.setattr(generator, "generate", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+    client = app.test_client()
+    api = client.get("/api/v1/generate?digit=1&seed=1")
+    assert api.status_code == 500 and "boom" not in api.get_data(as_text=True)
+    page = client.get("/?digit=1&seed=1")
+    assert page.status_code == 500 and "Traceback" not in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("url", ["/", "/?digit=1&seed=1", "/?digit=x", "/api/v1/generate?digit=1",
+                                 "/api/v1/models", "/healthz", "/nope", "/static/style.css"])
+def test_security_headers_everywhere(client, url):
+    response = client.get(url)
+    for name, value in HEADERS.items():
+        assert response.headers[name] == value
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "img-src 'self' data:" in response.headers["Content-Security-Policy"]
