@@ -10,6 +10,8 @@ from torch import nn
 
 from training.precision import Precision
 
+DEFAULTS = {"epochs": 40, "lr": 1e-3, "latent_dim": 16, "width": 64}
+
 
 class Decoder(nn.Module):
     """p(x | z, digit). ``forward`` is the shipped generator: Bernoulli means in [0,1]."""

@@ -19,23 +19,25 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from training import checkpoint, cvae, distributed
+from training import cgan, checkpoint, cvae, distributed
 from training.data import DataError, DeviceDataset, load_split
+from training.files import atomic_path
 from training.grid import save_grid
 from training.precision import Precision
 
-RECIPES = {"cvae": cvae}
+RECIPES = {"cvae": cvae, "cgan": cgan}
+ARCHITECTURE = ("latent_dim", "width")  # fixed by the checkpoint when resuming
 DEFAULT_DATA = Path("data")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
     p.add_argument("--model", choices=sorted(RECIPES), default="cvae")
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, help="total epochs (default: per model, cvae 40, cgan 60)")
     p.add_argument("--batch-size", type=int, default=128, help="global batch, split across ranks")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--latent-dim", type=int, default=16)
-    p.add_argument("--width", type=int, default=64, help="channels of the first conv layer")
+    p.add_argument("--lr", type=float, help="default: per model, cvae 1e-3, cgan 2e-4")
+    p.add_argument("--latent-dim", type=int, help="default: per model, cvae 16, cgan 64")
+    p.add_argument("--width", type=int, help="channels of the first conv layer (default 64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     p.add_argument("--download", action="store_true", help="fetch full MNIST with torchvision")
@@ -47,13 +49,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         recipe.add_arguments(p)
     args = p.parse_args(argv)
     for name in ("epochs", "batch_size", "latent_dim", "width"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if args.lr <= 0 or args.limit < 0:
+    if (args.lr is not None and args.lr <= 0) or args.limit < 0:
         p.error("--lr must be positive and --limit non-negative")
     args.run_dir = args.run_dir or Path("runs") / args.model
     args.command = shlex.join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)])
     return args
+
+
+def resolve_defaults(args: argparse.Namespace, saved: dict | None, source: Path) -> None:
+    """Fill unset flags from the checkpoint being resumed, else from the model's defaults."""
+    for key, default in RECIPES[args.model].DEFAULTS.items():
+        given = getattr(args, key)
+        if saved is not None and key in ARCHITECTURE and given is not None and given != saved[key]:
+            raise checkpoint.CheckpointError(
+                f"{source}: trained with --{key.replace('_', '-')} {saved[key]}, not {given}")
+        if given is None:
+            setattr(args, key, saved[key] if saved is not None else default)
 
 
 def load_data(args: argparse.Namespace, ctx: distributed.Context) -> DeviceDataset:
@@ -89,13 +102,29 @@ def config_of(args: argparse.Namespace) -> dict:
 
 
 def trim_log(path: Path, last_epoch: int) -> None:
-    """Drop metrics lines of epochs the checkpoint does not contain (a crash after logging)."""
+    """Keep only whole metrics lines of epochs the checkpoint holds (a crash may follow or cut a line)."""
     if path.is_file():
-        lines = [ln for ln in path.read_text().splitlines() if json.loads(ln)["epoch"] <= last_epoch]
-        path.write_text("".join(ln + "\n" for ln in lines))
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["epoch"] <= last_epoch:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in kept))
 
 
 def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
+    ckpt_path, log_path = args.run_dir / checkpoint.FULL, args.run_dir / "metrics.jsonl"
+    state = checkpoint.load(ckpt_path, ctx.device) if args.resume else None
+    if state is not None and state["config"]["model"] != args.model:
+        raise checkpoint.CheckpointError(f"{ckpt_path}: holds a {state['config']['model']}, not a {args.model}")
+    if state is None and ckpt_path.exists():
+        raise checkpoint.CheckpointError(
+            f"{ckpt_path} exists: pass --resume to continue it, or choose another --run-dir")
+    resolve_defaults(args, state and state["config"], ckpt_path)
+
     torch.manual_seed(args.seed * 1000 + ctx.rank)
     data = load_data(args, ctx)
     per_rank_batch = max(1, args.batch_size // ctx.world)
@@ -105,13 +134,9 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
     precision = Precision(ctx.device)
     recipe = RECIPES[args.model].Recipe(args, ctx.device, ctx.wrap, precision)
     meta = describe(args, data, ctx, precision)
-    ckpt_path, log_path = args.run_dir / checkpoint.FULL, args.run_dir / "metrics.jsonl"
 
     start_epoch, train_seconds = 0, 0.0
-    if args.resume:
-        state = checkpoint.load(ckpt_path, ctx.device)
-        if state["config"]["model"] != args.model:
-            raise checkpoint.CheckpointError(f"{ckpt_path}: holds a {state['config']['model']}, not a {args.model}")
+    if state is not None:
         recipe.load_state_dict(state["recipe"])
         start_epoch, train_seconds = state["epoch"], state["train_seconds"]
         meta["command"] = state["meta"]["command"]
@@ -119,9 +144,6 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
         checkpoint.set_rng_state(ranks[ctx.rank] if len(ranks) == ctx.world else ranks[0], ctx.device)
         if ctx.is_main:
             trim_log(log_path, start_epoch)
-    elif ckpt_path.exists():
-        raise checkpoint.CheckpointError(
-            f"{ckpt_path} exists: pass --resume to continue it, or choose another --run-dir")
 
     gen = torch.Generator().manual_seed(args.seed)
     fixed_z = torch.randn(100, args.latent_dim, generator=gen).to(ctx.device)

@@ -1,0 +1,165 @@
+"""ONNX export of a tiny real run, and the committed artifact, under the generator contract."""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import export.onnx_export
+from export.__main__ import main as export_main
+from export.onnx_export import load_generator
+from training.train import main as train_main
+
+LATENT_DIM = 4
+LIMIT = 256
+EPOCHS = 2
+
+
+def session(path: Path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def metadata(path: Path) -> dict[str, str]:
+    return session(path).get_modelmeta().custom_metadata_map
+
+
+def generate(path: Path, digit: np.ndarray, z: np.ndarray) -> np.ndarray:
+    return session(path).run(["image"], {"digit": digit.astype(np.int64), "z": z.astype(np.float32)})[0]
+
+
+def assert_contract(path: Path) -> int:
+    """The generator contract; returns the model's latent size."""
+    sess = session(path)
+    inputs = {i.name: i for i in sess.get_inputs()}
+    (image,) = sess.get_outputs()
+    assert set(inputs) == {"digit", "z"} and image.name == "image"
+    assert inputs["digit"].type == "tensor(int64)" and inputs["z"].type == "tensor(float)"
+    assert image.type == "tensor(float)"
+    batch = inputs["digit"].shape[0]
+    assert isinstance(batch, str) and len(inputs["digit"].shape) == 1
+    assert inputs["z"].shape[0] == batch and image.shape[0] == batch and image.shape[1:] == [1, 28, 28]
+    latent_dim = inputs["z"].shape[1]
+    assert isinstance(latent_dim, int) and latent_dim >= 1
+    rng = np.random.default_rng(0)
+    for n in (1, 5):
+        out = generate(path, np.arange(n) % 10, rng.standard_normal((n, latent_dim)))
+        assert out.shape == (n, 1, 28, 28) and out.dtype == np.float32
+        assert 0.0 <= out.min() and out.max() <= 1.0
+    assert max(op.version for op in onnx.load(str(path)).opset_import if op.domain in ("", "ai.onnx")) >= 18
+    meta = metadata(path)
+    assert meta["model"] == "cvae" and meta["latent_dim"] == str(latent_dim)
+    assert meta["dataset"].startswith("MNIST") and int(meta["train_images"]) > 0 and int(meta["epochs"]) >= 1
+    return latent_dim
+
+
+def export_to(checkpoint: Path, out: Path) -> int:
+    return export_main(["--checkpoint", str(checkpoint), "--out", str(out)])
+
+
+@pytest.fixture(scope="module")
+def run_dir(mnist, tmp_path_factory):
+    """A tiny two-epoch training run."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # two shared cores: the default thread pool oversubscribes them
+    run = tmp_path_factory.mktemp("train") / "run"
+    assert train_main(["--data-dir", str(mnist), "--limit", str(LIMIT), "--batch-size", "64", "--width", "8",
+                       "--latent-dim", str(LATENT_DIM), "--epochs", str(EPOCHS), "--device", "cpu",
+                       "--run-dir", str(run)]) == 0
+    yield run
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "cvae_decoder.onnx"
+    assert export_to(run_dir / "checkpoint.pt", out) == 0
+    return out
+
+
+# --- export of a tiny run ---------------------------------------------------------------------------
+
+def test_export_writes_model_grid_and_card(exported):
+    assert sorted(p.name for p in exported.parent.iterdir()) == ["cvae_card.md", "cvae_decoder.onnx",
+                                                                  "cvae_grid.png"]
+    assert "sha256" in (exported.parent / "cvae_card.md").read_text()
+
+
+def test_export_meets_contract(exported):
+    assert assert_contract(exported) == LATENT_DIM
+
+
+def test_export_metadata_describes_the_run(exported):
+    meta = metadata(exported)
+    assert meta["train_images"] == str(LIMIT) and meta["epochs"] == str(EPOCHS)
+    assert meta["dataset"] == f"MNIST (first {LIMIT} training images)"
+    assert meta["train_device"] == "cpu" and "--latent-dim 4" in meta["train_command"]
+
+
+def test_export_matches_pytorch(run_dir, exported):
+    generator, _ = load_generator(run_dir / "checkpoint.pt")
+    rng = np.random.default_rng(1)
+    digit, z = rng.integers(0, 10, 32), rng.standard_normal((32, LATENT_DIM)).astype(np.float32)
+    with torch.no_grad():
+        want = generator(torch.from_numpy(digit), torch.from_numpy(z)).numpy()
+    np.testing.assert_allclose(generate(exported, digit, z), want, atol=1e-4, rtol=0)
+
+
+def test_export_from_generator_checkpoint(run_dir, tmp_path):
+    out = tmp_path / "cvae_decoder.onnx"
+    assert export_to(run_dir / "generator_epoch_1.pt", out) == 0
+    assert assert_contract(out) == LATENT_DIM and metadata(out)["epochs"] == "1"
+    generator, _ = load_generator(run_dir / "generator_epoch_1.pt")
+    digit, z = np.arange(10), np.random.default_rng(2).standard_normal((10, LATENT_DIM)).astype(np.float32)
+    with torch.no_grad():
+        want = generator(torch.from_numpy(digit), torch.from_numpy(z)).numpy()
+    np.testing.assert_allclose(generate(out, digit, z), want, atol=1e-4, rtol=0)
+
+
+def test_export_refuses_when_parity_fails(run_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(export.onnx_export, "parity", lambda *args: 0.5)
+    out = tmp_path / "cvae_decoder.onnx"
+    out.write_bytes(b"previous model")
+    assert export_to(run_dir / "checkpoint.pt", out) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "0.5" in err
+    assert out.read_bytes() == b"previous model"
+    assert [p.name for p in tmp_path.iterdir()] == ["cvae_decoder.onnx"]
+
+
+def test_export_of_missing_checkpoint_is_one_line_error(tmp_path, capsys):
+    missing = tmp_path / "nope.pt"
+    assert export_to(missing, tmp_path / "cvae_decoder.onnx") != 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(missing) in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- the committed artifact -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def artifact(root):
+    path = root / "artifacts" / "cvae_decoder.onnx"
+    assert path.is_file(), f"{path} is not committed: train on the full offline MNIST and run python -m export"
+    return path
+
+
+def test_artifact_meets_contract(artifact):
+    assert_contract(artifact)
+
+
+def test_artifact_was_trained_on_all_offline_images(artifact):
+    meta = metadata(artifact)
+    assert meta["train_images"] == "10000" and int(meta["epochs"]) >= 10
+
+
+def test_artifact_samples_vary_with_z(artifact):
+    latent_dim = int(metadata(artifact)["latent_dim"])
+    z = np.random.default_rng(3).standard_normal((5, latent_dim))
+    images = generate(artifact, np.full(5, 7), z)
+    for a, b in itertools.combinations(images, 2):
+        assert np.abs(a - b).max() > 0.05

@@ -1,0 +1,194 @@
+"""Short real training runs on CPU: outputs, exact resume, and one-line errors from the CLI."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from training import checkpoint
+from training.files import atomic_path
+from training.train import main
+
+LIMIT = 256
+
+
+def tiny_args(mnist: Path, run_dir: Path, epochs: int = 2, *extra: str) -> list[str]:
+    return ["--data-dir", str(mnist), "--limit", str(LIMIT), "--batch-size", "64", "--width", "8",
+            "--latent-dim", "4", "--epochs", str(epochs), "--device", "cpu", "--run-dir", str(run_dir), *extra]
+
+
+def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python -m training ...`` as a user runs it."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "training", *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def one_error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Two shared CPU cores: torch's default thread pool oversubscribes them and runs many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def two_epochs(mnist, tmp_path_factory):
+    """An uninterrupted two-epoch run; tests only read it."""
+    run_dir = tmp_path_factory.mktemp("two_epochs") / "run"
+    assert main(tiny_args(mnist, run_dir)) == 0
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def resumed(mnist, tmp_path_factory):
+    """The same run, stopped after epoch 1 and resumed to epoch 2."""
+    run_dir = tmp_path_factory.mktemp("resumed") / "run"
+    assert main(tiny_args(mnist, run_dir, 1)) == 0
+    assert main(tiny_args(mnist, run_dir, 2, "--resume")) == 0
+    return run_dir
+
+
+# --- a real run -----------------------------------------------------------------------------------
+
+def test_run_writes_checkpoints_grid_and_metrics(two_epochs):
+    for name in ("checkpoint.pt", "generator_epoch_1.pt", "generator_epoch_2.pt", "grid_epoch_2.png"):
+        assert (two_epochs / name).is_file(), name
+    assert not list(two_epochs.glob(".*.tmp"))
+
+
+def test_checkpoint_describes_the_run(two_epochs):
+    state = checkpoint.load(two_epochs / "checkpoint.pt")
+    assert state["epoch"] == 2 and len(state["rng"]) == 1
+    assert state["config"]["latent_dim"] == 4 and state["config"]["width"] == 8
+    assert state["meta"]["train_images"] == LIMIT and state["meta"]["device"] == "cpu"
+    generator = checkpoint.load(two_epochs / "generator_epoch_1.pt")
+    assert generator["epoch"] == 1 and "generator" in generator and "recipe" not in generator
+
+
+def test_grid_is_a_10_row_png_with_distinct_rows(two_epochs):
+    with Image.open(two_epochs / "grid_epoch_2.png") as image:
+        assert image.format == "PNG" and image.mode == "L"
+        assert image.size == (10 * (28 + 2) + 2,) * 2
+        pixels = np.asarray(image)
+    rows = [pixels[2 + 30 * r: 30 * (r + 1)].tobytes() for r in range(10)]
+    assert len(set(rows)) == 10
+
+
+def test_metrics_has_one_finite_line_per_epoch(two_epochs):
+    lines = metrics(two_epochs)
+    assert [line["epoch"] for line in lines] == [1, 2]
+    for line in lines:
+        for key in ("loss", "recon", "kl"):
+            assert math.isfinite(line[key]), line
+        assert line["loss"] > 0 and line["kl"] >= 0
+
+
+# --- resume -----------------------------------------------------------------------------------------
+
+def test_resume_matches_an_uninterrupted_run(two_epochs, resumed):
+    want = checkpoint.load(two_epochs / "checkpoint.pt")["recipe"]["model"]
+    got = checkpoint.load(resumed / "checkpoint.pt")["recipe"]["model"]
+    assert want.keys() == got.keys()
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], atol=1e-6, rtol=0, msg=name)
+
+
+def test_resume_logs_the_same_losses(two_epochs, resumed):
+    strip = [{k: line[k] for k in ("epoch", "loss", "recon", "kl")} for line in metrics(two_epochs)]
+    assert [{k: line[k] for k in ("epoch", "loss", "recon", "kl")} for line in metrics(resumed)] == strip
+
+
+def test_rerun_without_resume_refuses_and_keeps_checkpoint(root, mnist, two_epochs):
+    before = (two_epochs / "checkpoint.pt").read_bytes()
+    result = cli(root, *tiny_args(mnist, two_epochs, 3))
+    assert result.returncode != 0
+    assert "--resume" in one_error_line(result.stderr)
+    assert (two_epochs / "checkpoint.pt").read_bytes() == before
+    assert not (two_epochs / "generator_epoch_3.pt").exists()
+
+
+def test_resume_without_checkpoint_is_one_line_error(mnist, tmp_path, capsys):
+    run_dir = tmp_path / "empty"
+    assert main(tiny_args(mnist, run_dir, 1, "--resume")) != 0
+    assert str(run_dir / "checkpoint.pt") in one_error_line(capsys.readouterr().err)
+
+
+def test_resume_takes_the_architecture_from_the_checkpoint(root, mnist, tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(tiny_args(mnist, run_dir, 1)) == 0
+    plain = cli(root, "--data-dir", str(mnist), "--limit", str(LIMIT), "--epochs", "2", "--device", "cpu",
+                "--batch-size", "64", "--run-dir", str(run_dir), "--resume")
+    assert plain.returncode == 0, plain.stderr
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"] == 2
+
+
+def test_resume_with_other_architecture_flags_is_one_line_error(root, mnist, tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(tiny_args(mnist, run_dir, 1)) == 0
+    result = cli(root, "--data-dir", str(mnist), "--limit", str(LIMIT), "--epochs", "2", "--device", "cpu",
+                 "--run-dir", str(run_dir), "--resume", "--width", "16")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--width" in one_error_line(result.stderr)
+
+
+# --- bad input: exit 2, no traceback ----------------------------------------------------------------
+
+@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--batch-size", "0"), ("--lr", "-1")])
+def test_bad_cli_value_exits_2_without_traceback(root, mnist, tmp_path, flag, value):
+    args = tiny_args(mnist, tmp_path / "run") + [flag, value]
+    result = cli(root, *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and flag in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data_dir_exits_2_with_one_line(root, tmp_path):
+    missing = tmp_path / "nowhere"
+    result = cli(root, "--data-dir", str(missing), "--epochs", "1", "--device", "cpu",
+                 "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert str(missing) in one_error_line(result.stderr)
+
+
+# --- atomic writes ----------------------------------------------------------------------------------
+
+def test_atomic_path_replaces_target_on_success(tmp_path):
+    target = tmp_path / "model.bin"
+    target.write_bytes(b"old")
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp != target
+        tmp.write_bytes(b"new")
+        assert target.read_bytes() == b"old"
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.bin"]
+
+
+def test_atomic_path_keeps_old_target_when_body_raises(tmp_path):
+    target = tmp_path / "model.bin"
+    target.write_bytes(b"old contents")
+    with pytest.raises(RuntimeError, match="crash"):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half written")
+            raise RuntimeError("crash")
+    assert target.read_bytes() == b"old contents"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.bin"]

@@ -1,0 +1,109 @@
+"""Class-conditional GAN: DCGAN-style generator, projection discriminator with spectral norm,
+hinge loss, Adam(beta1=0.5) and an exponential moving average of the generator's weights."""
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from training.precision import Precision
+
+DEFAULTS = {"epochs": 60, "lr": 2e-4, "latent_dim": 64, "width": 64}
+
+
+class Generator(nn.Module):
+    """(digit, z) -> image in [0,1]; the digit is embedded and joined to the noise."""
+
+    def __init__(self, latent_dim: int, width: int) -> None:
+        super().__init__()
+        self.width = width
+        self.embed = nn.Embedding(10, 32)
+        self.fc = nn.Sequential(nn.Linear(latent_dim + 32, 2 * width * 7 * 7, bias=False),
+                                nn.BatchNorm1d(2 * width * 7 * 7), nn.ReLU())
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),  # 14
+            nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU(),  # 28
+            nn.Conv2d(width // 2, 1, 3, 1, 1), nn.Sigmoid())
+
+    def forward(self, digit: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(torch.cat([z, self.embed(digit)], dim=1))
+        return self.up(h.view(-1, 2 * self.width, 7, 7))
+
+
+class Discriminator(nn.Module):
+    """Real/fake score with a class projection term (Miyato & Koyama, 2018)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            spectral_norm(nn.Conv2d(1, width, 4, 2, 1)), nn.LeakyReLU(0.2),              # 14
+            spectral_norm(nn.Conv2d(width, 2 * width, 4, 2, 1)), nn.LeakyReLU(0.2),      # 7
+            spectral_norm(nn.Conv2d(2 * width, 2 * width, 3, 1, 1)), nn.LeakyReLU(0.2),
+            nn.Flatten())
+        self.score = spectral_norm(nn.Linear(2 * width * 7 * 7, 1))
+        self.project = spectral_norm(nn.Embedding(10, 2 * width * 7 * 7))
+
+    def forward(self, x: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
+        h = self.features(x * 2 - 1)
+        return self.score(h).squeeze(1) + (self.project(digit) * h).sum(dim=1)
+
+
+class Recipe:
+    """How the shared training loop trains the CGAN: one D step, then one G step, per batch."""
+
+    name = "cgan"
+    loss_names = ("d_loss", "g_loss")
+
+    def __init__(self, args: argparse.Namespace, device: torch.device,
+                 wrap: Callable[[nn.Module], nn.Module], precision: Precision) -> None:
+        self.latent_dim = args.latent_dim
+        self.G = Generator(args.latent_dim, args.width).to(device)
+        self.D = Discriminator(args.width).to(device)
+        self.train_G, self.train_D = wrap(self.G), wrap(self.D)
+        self.ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=args.lr, betas=(0.5, 0.999))
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr, betas=(0.5, 0.999))
+        self.precision = precision
+
+    def train_step(self, x: torch.Tensor, digit: torch.Tensor, progress: float) -> dict[str, torch.Tensor]:
+        n = len(x)
+        z = torch.randn(n, self.latent_dim, device=x.device)
+        fake_digit = torch.randint(0, 10, (n,), device=x.device)
+        with self.precision.autocast():
+            fake = self.train_G(fake_digit, z)
+            # Real and fake through D in one forward: one DDP reduction per backward.
+            scores = self.train_D(torch.cat([x, fake.detach()]), torch.cat([digit, fake_digit])).float()
+        d_loss = F.relu(1 - scores[:n]).mean() + F.relu(1 + scores[n:]).mean()
+        self.opt_D.zero_grad(set_to_none=True)
+        self.precision.step(d_loss, self.opt_D)
+
+        with self.precision.autocast():
+            g_loss = -self.train_D(fake, fake_digit).float().mean()
+        self.opt_G.zero_grad(set_to_none=True)
+        self.precision.step(g_loss, self.opt_G)
+        self.ema.update_parameters(self.G)
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+    def generator(self) -> nn.Module:
+        return self.ema.module
+
+    def state_dict(self) -> dict:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "ema": self.ema.state_dict(),
+                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("cgan")
+    group.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the exported generator")
