@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -20,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = args.checkpoint or Path("runs") / args.model / "checkpoint.pt"
     out = args.out or Path("artifacts") / ARTIFACT_NAMES[args.model]
     try:
-        max_diff = export(ckpt, out, args.seed)
+        command = shlex.join(["python", "-m", "export", *(sys.argv[1:] if argv is None else argv)])
+        max_diff = export(ckpt, out, args.seed, command)
     except (ExportError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -11,12 +11,12 @@ import torch
 from training import checkpoint
 
 
-@pytest.fixture(scope="module")
-def ddp_run(root, mnist, tmp_path_factory):
+@pytest.fixture(scope="module", params=["cvae", "cgan"])
+def ddp_run(root, mnist, tmp_path_factory, request):
     run_dir = tmp_path_factory.mktemp("ddp") / "run"
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "training", "--device", "cpu", "--data-dir", str(mnist), "--limit", "256",
+         "-m", "training", "--model", request.param, "--device", "cpu", "--data-dir", str(mnist), "--limit", "256",
          "--batch-size", "64", "--width", "8", "--latent-dim", "4", "--epochs", "1", "--run-dir", str(run_dir)],
         cwd=root, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -12,7 +12,7 @@ import torch
 
 import export.onnx_export
 from export.__main__ import main as export_main
-from export.onnx_export import load_generator
+from export.onnx_export import ARTIFACT_NAMES, load_generator
 from training.train import main as train_main
 
 LATENT_DIM = 4
@@ -32,7 +32,7 @@ def generate(path: Path, digit: np.ndarray, z: np.ndarray) -> np.ndarray:
     return session(path).run(["image"], {"digit": digit.astype(np.int64), "z": z.astype(np.float32)})[0]
 
 
-def assert_contract(path: Path) -> int:
+def assert_contract(path: Path, model: str) -> int:
     """The generator contract; returns the model's latent size."""
     sess = session(path)
     inputs = {i.name: i for i in sess.get_inputs()}
@@ -52,7 +52,7 @@ def assert_contract(path: Path) -> int:
         assert 0.0 <= out.min() and out.max() <= 1.0
     assert max(op.version for op in onnx.load(str(path)).opset_import if op.domain in ("", "ai.onnx")) >= 18
     meta = metadata(path)
-    assert meta["model"] == "cvae" and meta["latent_dim"] == str(latent_dim)
+    assert meta["model"] == model and meta["latent_dim"] == str(latent_dim)
     assert meta["dataset"].startswith("MNIST") and int(meta["train_images"]) > 0 and int(meta["epochs"]) >= 1
     return latent_dim
 
@@ -61,13 +61,18 @@ def export_to(checkpoint: Path, out: Path) -> int:
     return export_main(["--checkpoint", str(checkpoint), "--out", str(out)])
 
 
+@pytest.fixture(scope="module", params=sorted(ARTIFACT_NAMES))
+def model(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def run_dir(mnist, tmp_path_factory):
+def run_dir(mnist, model, tmp_path_factory):
     """A tiny two-epoch training run."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # two shared cores: the default thread pool oversubscribes them
     run = tmp_path_factory.mktemp("train") / "run"
-    assert train_main(["--data-dir", str(mnist), "--limit", str(LIMIT), "--batch-size", "64", "--width", "8",
+    assert train_main(["--model", model, "--data-dir", str(mnist), "--limit", str(LIMIT), "--batch-size", "64", "--width", "8",
                        "--latent-dim", str(LATENT_DIM), "--epochs", str(EPOCHS), "--device", "cpu",
                        "--run-dir", str(run)]) == 0
     yield run
@@ -75,22 +80,22 @@ def run_dir(mnist, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def exported(run_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export") / "cvae_decoder.onnx"
+def exported(run_dir, model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / ARTIFACT_NAMES[model]
     assert export_to(run_dir / "checkpoint.pt", out) == 0
     return out
 
 
 # --- export of a tiny run ---------------------------------------------------------------------------
 
-def test_export_writes_model_grid_and_card(exported):
-    assert sorted(p.name for p in exported.parent.iterdir()) == ["cvae_card.md", "cvae_decoder.onnx",
-                                                                  "cvae_grid.png"]
-    assert "sha256" in (exported.parent / "cvae_card.md").read_text()
+def test_export_writes_model_grid_and_card(exported, model):
+    assert sorted(p.name for p in exported.parent.iterdir()) == sorted(
+        [f"{model}_card.md", exported.name, f"{model}_grid.png"])
+    assert "sha256" in (exported.parent / f"{model}_card.md").read_text()
 
 
-def test_export_meets_contract(exported):
-    assert assert_contract(exported) == LATENT_DIM
+def test_export_meets_contract(exported, model):
+    assert assert_contract(exported, model) == LATENT_DIM
 
 
 def test_export_metadata_describes_the_run(exported):
@@ -109,10 +114,10 @@ def test_export_matches_pytorch(run_dir, exported):
     np.testing.assert_allclose(generate(exported, digit, z), want, atol=1e-4, rtol=0)
 
 
-def test_export_from_generator_checkpoint(run_dir, tmp_path):
-    out = tmp_path / "cvae_decoder.onnx"
+def test_export_from_generator_checkpoint(run_dir, model, tmp_path):
+    out = tmp_path / ARTIFACT_NAMES[model]
     assert export_to(run_dir / "generator_epoch_1.pt", out) == 0
-    assert assert_contract(out) == LATENT_DIM and metadata(out)["epochs"] == "1"
+    assert assert_contract(out, model) == LATENT_DIM and metadata(out)["epochs"] == "1"
     generator, _ = load_generator(run_dir / "generator_epoch_1.pt")
     digit, z = np.arange(10), np.random.default_rng(2).standard_normal((10, LATENT_DIM)).astype(np.float32)
     with torch.no_grad():
@@ -141,15 +146,16 @@ def test_export_of_missing_checkpoint_is_one_line_error(tmp_path, capsys):
 
 # --- the committed artifact -------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def artifact(root):
-    path = root / "artifacts" / "cvae_decoder.onnx"
+@pytest.fixture(scope="module", params=sorted(ARTIFACT_NAMES))
+def artifact(root, request):
+    path = root / "artifacts" / ARTIFACT_NAMES[request.param]
     assert path.is_file(), f"{path} is not committed: train on the full offline MNIST and run python -m export"
     return path
 
 
 def test_artifact_meets_contract(artifact):
-    assert_contract(artifact)
+    assert_contract(artifact, metadata(artifact)["model"])
+    assert artifact.name == ARTIFACT_NAMES[metadata(artifact)["model"]]
 
 
 def test_artifact_was_trained_on_all_offline_images(artifact):

@@ -197,3 +197,13 @@ def test_security_headers_everywhere(client, url):
         assert response.headers[name] == value
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert "img-src 'self' data:" in response.headers["Content-Security-Policy"]
+
+
+def test_every_model_serves_the_page_and_api(client):
+    names = [m["name"] for m in client.get("/api/v1/models").get_json()["models"]]
+    for name in names:
+        html = client.get(f"/?digit=5&seed=11&model={name}").get_data(as_text=True)
+        assert_distinct(page_pngs(html))
+        assert f'<option value="{name}" selected>' in html or len(names) == 1
+        body = client.get(f"/api/v1/generate?digit=5&seed=11&model={name}").get_json()
+        assert body["model"] == name and len(body["images"]) == 5
