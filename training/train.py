@@ -115,8 +115,9 @@ def trim_log(path: Path, last_epoch: int) -> None:
             tmp.write_text("".join(line + "\n" for line in kept))
 
 
-def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
-    ckpt_path, log_path = args.run_dir / checkpoint.FULL, args.run_dir / "metrics.jsonl"
+def open_run(args: argparse.Namespace, ctx: distributed.Context) -> dict | None:
+    """The checkpoint to resume (or None for a fresh run); never overwrites a run by accident."""
+    ckpt_path = args.run_dir / checkpoint.FULL
     state = checkpoint.load(ckpt_path, ctx.device) if args.resume else None
     if state is not None and state["config"]["model"] != args.model:
         raise checkpoint.CheckpointError(f"{ckpt_path}: holds a {state['config']['model']}, not a {args.model}")
@@ -124,11 +125,47 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
         raise checkpoint.CheckpointError(
             f"{ckpt_path} exists: pass --resume to continue it, or choose another --run-dir")
     resolve_defaults(args, state and state["config"], ckpt_path)
+    return state
 
+
+def train_epoch(recipe, data: DeviceDataset, args: argparse.Namespace, ctx: distributed.Context,
+                epoch: int, batch: int, steps: int) -> list[float]:
+    """One pass over this rank's shard with a progress bar; returns the losses averaged over ranks."""
+    sums = torch.zeros(len(recipe.loss_names), device=ctx.device)
+    bar = tqdm(data.batches(batch, epoch, args.seed, ctx.rank, ctx.world), total=steps,
+               desc=f"epoch {epoch}/{args.epochs}", disable=not ctx.is_main, unit="batch")
+    for i, (x, y) in enumerate(bar):
+        losses = recipe.train_step(x, y, epoch - 1 + i / steps)
+        sums += torch.stack([losses[k] for k in recipe.loss_names])
+        if i % 20 == 0 or i == steps - 1:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in zip(recipe.loss_names, (sums / (i + 1)).tolist())})
+    return ctx.mean(sums / steps).tolist()
+
+
+def write_epoch(recipe, args: argparse.Namespace, meta: dict, state: dict, samples: tuple) -> None:
+    """Rank 0's files for one epoch: full checkpoint, generator checkpoint, grid, metrics line."""
+    generator = recipe.generator()
+    generator.eval()
+    with torch.no_grad():
+        images = generator(*samples).float().cpu().numpy()
+    generator.train()
+    epoch, config = state["epoch"], config_of(args)
+    meta = {**meta, "epochs": epoch, "train_seconds": round(state["train_seconds"], 1)}
+    checkpoint.save({**state, "recipe": recipe.state_dict(), "config": config, "meta": meta},
+                    args.run_dir / checkpoint.FULL)
+    checkpoint.save({"generator": generator.state_dict(), "epoch": epoch, "config": config, "meta": meta},
+                    checkpoint.generator_path(args.run_dir, epoch))
+    save_grid(images, args.run_dir / f"grid_epoch_{epoch}.png")
+    with open(args.run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(state["metrics"]) + "\n")
+
+
+def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
+    state = open_run(args, ctx)
     torch.manual_seed(args.seed * 1000 + ctx.rank)
     data = load_data(args, ctx)
-    per_rank_batch = max(1, args.batch_size // ctx.world)
-    steps = data.steps_per_epoch(per_rank_batch, ctx.world)
+    batch = max(1, args.batch_size // ctx.world)
+    steps = data.steps_per_epoch(batch, ctx.world)
     if steps == 0:
         raise DataError(f"--batch-size {args.batch_size} is larger than the {len(data)} training images")
     precision = Precision(ctx.device)
@@ -143,46 +180,26 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
         ranks = state["rng"]
         checkpoint.set_rng_state(ranks[ctx.rank] if len(ranks) == ctx.world else ranks[0], ctx.device)
         if ctx.is_main:
-            trim_log(log_path, start_epoch)
+            trim_log(args.run_dir / "metrics.jsonl", start_epoch)
 
     gen = torch.Generator().manual_seed(args.seed)
-    fixed_z = torch.randn(100, args.latent_dim, generator=gen).to(ctx.device)
-    fixed_digits = torch.arange(10).repeat_interleave(10).to(ctx.device)
+    samples = (torch.arange(10).repeat_interleave(10).to(ctx.device),
+               torch.randn(100, args.latent_dim, generator=gen).to(ctx.device))
     if ctx.is_main:
         print(f"{args.model}: {len(data)} images, {steps} steps/epoch on {meta['device']} "
               f"({meta['precision']}), run dir {args.run_dir}", file=sys.stderr)
 
     for epoch in range(start_epoch + 1, args.epochs + 1):
         t0 = time.perf_counter()
-        sums = torch.zeros(len(recipe.loss_names), device=ctx.device)
-        bar = tqdm(data.batches(per_rank_batch, epoch, args.seed, ctx.rank, ctx.world), total=steps,
-                   desc=f"epoch {epoch}/{args.epochs}", disable=not ctx.is_main, unit="batch")
-        for i, (x, y) in enumerate(bar):
-            losses = recipe.train_step(x, y, epoch - 1 + i / steps)
-            sums += torch.stack([losses[k] for k in recipe.loss_names])
-            if i % 20 == 0 or i == steps - 1:
-                bar.set_postfix({k: f"{v:.3f}" for k, v in zip(recipe.loss_names, (sums / (i + 1)).tolist())})
-        means = ctx.mean(sums / steps).tolist()
+        means = train_epoch(recipe, data, args, ctx, epoch, batch, steps)
         seconds = time.perf_counter() - t0
         train_seconds += seconds
         rng = ctx.gather(checkpoint.rng_state(ctx.device))
         if ctx.is_main:
-            generator = recipe.generator()
-            generator.eval()
-            with torch.no_grad():
-                samples = generator(fixed_digits, fixed_z).float().cpu().numpy()
-            generator.train()
-            meta_now = {**meta, "epochs": epoch, "train_seconds": round(train_seconds, 1)}
-            config = config_of(args)
-            checkpoint.save({"recipe": recipe.state_dict(), "epoch": epoch, "train_seconds": train_seconds,
-                             "rng": rng, "config": config, "meta": meta_now}, ckpt_path)
-            checkpoint.save({"generator": generator.state_dict(), "epoch": epoch, "config": config,
-                             "meta": meta_now}, checkpoint.generator_path(args.run_dir, epoch))
-            save_grid(samples, args.run_dir / f"grid_epoch_{epoch}.png")
-            record = {"epoch": epoch, **dict(zip(recipe.loss_names, means)), "seconds": round(seconds, 2),
-                      "images_per_s": round(steps * per_rank_batch * ctx.world / seconds, 1)}
-            with open(log_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            metrics = {"epoch": epoch, **dict(zip(recipe.loss_names, means)), "seconds": round(seconds, 2),
+                       "images_per_s": round(steps * batch * ctx.world / seconds, 1)}
+            write_epoch(recipe, args, meta, {"epoch": epoch, "train_seconds": train_seconds, "rng": rng,
+                                             "metrics": metrics}, samples)
         ctx.barrier()
 
 
