@@ -20,7 +20,8 @@ import torch
 from tqdm import tqdm
 
 from training import cgan, checkpoint, cvae, distributed
-from training.data import DataError, DeviceDataset, load_split
+from training.data import DeviceDataset
+from training.mnist import DataError, load_split
 from training.files import atomic_path
 from training.grid import save_grid
 from training.precision import Precision

@@ -1,0 +1,88 @@
+"""MNIST from standard idx files, with numpy only (evaluation reads it without torch).
+
+The same reader serves a folder of downloaded idx files, the offline copy in
+``../shared/mnist`` and torchvision's ``MNIST/raw`` download folder, so there is
+one code path for every source of the data.
+"""
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+IDX_DTYPE_UINT8 = 0x08
+SPLIT_PREFIX = {"train": "train", "test": "t10k"}
+
+
+class DataError(Exception):
+    """A data problem the user can fix; the CLI prints it as one line."""
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one idx file (raw or gzip) into a uint8 array, validating its header."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read idx file ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != IDX_DTYPE_UINT8:
+        raise DataError(f"{path}: not an unsigned-byte idx file (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DataError(f"{path}: truncated idx header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise DataError(
+            f"{path}: idx header promises {expected} bytes for shape {shape}, "
+            f"file holds {len(raw) - header} (truncated or corrupt)")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def find_idx(data_dir: Path, split: str, kind: str) -> Path | None:
+    """Locate ``{prefix}-{kind}-idx?-ubyte[.gz]`` in the folder or torchvision's layout."""
+    ndim = 3 if kind == "images" else 1
+    name = f"{SPLIT_PREFIX[split]}-{kind}-idx{ndim}-ubyte"
+    for folder in (data_dir, data_dir / "MNIST" / "raw"):
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def download(data_dir: Path) -> None:
+    """Fetch full MNIST with torchvision into ``data_dir/MNIST/raw``."""
+    from torchvision.datasets import MNIST
+
+    try:
+        for train in (True, False):
+            MNIST(root=str(data_dir), train=train, download=True)
+    except Exception as exc:  # torchvision raises many kinds on a dead network
+        raise DataError(
+            f"could not download MNIST into {data_dir} ({type(exc).__name__}); "
+            f"copy the idx files there or pass --data-dir to a folder that has them") from None
+
+
+def load_split(data_dir: Path, split: str, fetch: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Return (images uint8 [N,28,28], labels int64 [N]) for ``train`` or ``test``."""
+    paths = [find_idx(data_dir, split, kind) for kind in ("images", "labels")]
+    if None in paths and fetch:
+        download(data_dir)
+        paths = [find_idx(data_dir, split, kind) for kind in ("images", "labels")]
+    if None in paths:
+        raise DataError(
+            f"no MNIST {split} idx files in {data_dir}: run with --download "
+            f"(needs internet) or copy {SPLIT_PREFIX[split]}-*-ubyte[.gz] files there")
+    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DataError(f"{paths[0]}: expected images of shape [N,28,28], got {list(images.shape)}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataError(
+            f"{paths[1]}: {len(labels)} labels for {len(images)} images in {paths[0]}")
+    if labels.max(initial=0) > 9:
+        raise DataError(f"{paths[1]}: label {int(labels.max())} outside 0-9")
+    return images, labels.astype(np.int64)
