@@ -74,13 +74,12 @@ def check_contract(path: Path, session: ort.InferenceSession) -> tuple[str, int,
 
 
 def load_generators(folder: Path, threads: int) -> dict[str, Generator]:
-    """Open every ``*.onnx`` in the folder; any bad file stops start-up."""
-    paths = sorted(Path(folder).glob("*.onnx"))
-    if not paths:
-        raise ModelError(f"{folder}: no *.onnx generator files (run make export, or set FLASK_ARTIFACTS_DIR)")
+    """Open every ``*.onnx`` in the folder but judges (metadata role=judge); any bad file stops start-up."""
     generators: dict[str, Generator] = {}
-    for path in paths:
+    for path in sorted(Path(folder).glob("*.onnx")):
         session = open_session(path, threads)
+        if session.get_modelmeta().custom_metadata_map.get("role") == "judge":
+            continue  # the quality instrument's classifier grades generators; it is not served
         name, latent_dim, meta = check_contract(path, session)
         if name in generators:
             raise ModelError(f"{path}: model name {name!r} is also used by {generators[name].path.name}")
@@ -90,4 +89,6 @@ def load_generators(folder: Path, threads: int) -> dict[str, Generator]:
         except Exception as exc:  # onnxruntime's run errors have no common base class
             raise ModelError(f"{path}: test inference failed ({type(exc).__name__})") from None
         generators[name] = generator
+    if not generators:
+        raise ModelError(f"{folder}: no *.onnx generator files (run make export, or set FLASK_ARTIFACTS_DIR)")
     return generators
