@@ -89,6 +89,9 @@ class Recipe:
         self.ema.update_parameters(self.G)
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
 
+    def end_epoch(self, data) -> None:
+        """Nothing to refit: the generator samples from N(0, I) as trained."""
+
     def generator(self) -> nn.Module:
         return self.ema.module
 

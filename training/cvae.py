@@ -14,11 +14,18 @@ DEFAULTS = {"epochs": 40, "lr": 1e-3, "latent_dim": 16, "width": 64}
 
 
 class Decoder(nn.Module):
-    """p(x | z, digit). ``forward`` is the shipped generator: Bernoulli means in [0,1]."""
+    """p(x | z, digit). ``forward`` is the shipped generator: Bernoulli means in [0,1].
+
+    ``forward`` first maps z ~ N(0, I) through a per-digit Gaussian fitted to where the
+    encoder actually puts that digit's training images (the aggregate posterior), so
+    samples come from the region the decoder was trained on, not from holes in the prior.
+    """
 
     def __init__(self, latent_dim: int, width: int) -> None:
         super().__init__()
         self.width = width
+        self.register_buffer("prior_mean", torch.zeros(10, latent_dim))
+        self.register_buffer("prior_scale", torch.eye(latent_dim).repeat(10, 1, 1))
         self.embed = nn.Embedding(10, 32)
         self.fc = nn.Sequential(nn.Linear(latent_dim + 32, 2 * width * 7 * 7), nn.ReLU())
         self.up = nn.Sequential(
@@ -32,6 +39,7 @@ class Decoder(nn.Module):
         return self.up(h.view(-1, 2 * self.width, 7, 7))
 
     def forward(self, digit: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        z = self.prior_mean[digit] + (self.prior_scale[digit] @ z.unsqueeze(2)).squeeze(2)
         return torch.sigmoid(self.logits(digit, z))
 
 
@@ -47,11 +55,31 @@ class CVAE(nn.Module):
             nn.Flatten(), nn.Linear(2 * width * 7 * 7, 2 * latent_dim))
         self.decoder = Decoder(latent_dim, width)
 
-    def forward(self, x: torch.Tensor, digit: torch.Tensor):
+    def encode(self, x: torch.Tensor, digit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         label = self.label_map(digit).view(-1, 1, 28, 28)
         mu, logvar = self.encoder(torch.cat([x, label], dim=1)).chunk(2, dim=1)
+        return mu, logvar
+
+    def forward(self, x: torch.Tensor, digit: torch.Tensor):
+        mu, logvar = self.encode(x, digit)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         return self.decoder.logits(digit, z), mu, logvar
+
+    @torch.no_grad()
+    def fit_prior(self, batches) -> None:
+        """Moment-match each digit's aggregate posterior: mean of mu, cov(mu) + mean(sigma^2)."""
+        mus, variances, digits = [], [], []
+        for x, digit in batches:
+            mu, logvar = self.encode(x, digit)
+            mus.append(mu.float()), variances.append(logvar.float().exp()), digits.append(digit)
+        mu, var, digit = torch.cat(mus), torch.cat(variances), torch.cat(digits)
+        for d in range(10):
+            chosen = digit == d
+            if chosen.sum() < 2:
+                continue
+            cov = torch.cov(mu[chosen].T) + torch.diag(var[chosen].mean(0))
+            self.decoder.prior_mean[d] = mu[chosen].mean(0)
+            self.decoder.prior_scale[d] = torch.linalg.cholesky(cov)
 
 
 class Recipe:
@@ -65,12 +93,12 @@ class Recipe:
         self.model = CVAE(args.latent_dim, args.width).to(device)
         self.train_model = wrap(self.model)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
-        self.kl_warmup = args.kl_warmup
+        self.kl_warmup, self.beta = args.kl_warmup, args.beta
         self.precision = precision
 
     def train_step(self, x: torch.Tensor, digit: torch.Tensor, progress: float) -> dict[str, torch.Tensor]:
         """One ELBO step; ``progress`` is fractional epochs done, driving the KL weight."""
-        beta = min(1.0, progress / self.kl_warmup) if self.kl_warmup > 0 else 1.0
+        beta = self.beta * (min(1.0, progress / self.kl_warmup) if self.kl_warmup > 0 else 1.0)
         with self.precision.autocast():
             logits, mu, logvar = self.train_model(x, digit)
         recon = F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum") / len(x)
@@ -79,6 +107,13 @@ class Recipe:
         self.opt.zero_grad(set_to_none=True)
         self.precision.step(loss, self.opt)
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+
+    def end_epoch(self, data) -> None:
+        """Refit the sampling prior to this epoch's encoder (every rank alike: same data, same weights)."""
+        self.model.eval()
+        with self.precision.autocast():
+            self.model.fit_prior(data.batches(min(1000, len(data)), epoch=0, seed=0))
+        self.model.train()
 
     def generator(self) -> nn.Module:
         return self.model.decoder
@@ -94,4 +129,6 @@ class Recipe:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cvae")
     group.add_argument("--kl-warmup", type=float, default=10.0,
-                       help="epochs over which the KL weight rises linearly from 0 to 1")
+                       help="epochs over which the KL weight rises linearly from 0 to --beta")
+    group.add_argument("--beta", type=float, default=1.0,
+                       help="final KL weight; below 1 gives sharper digits, the fitted prior keeps samples on-manifold")

@@ -193,6 +193,7 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
     for epoch in range(start_epoch + 1, args.epochs + 1):
         t0 = time.perf_counter()
         means = train_epoch(recipe, data, args, ctx, epoch, batch, steps)
+        recipe.end_epoch(data)
         seconds = time.perf_counter() - t0
         train_seconds += seconds
         rng = ctx.gather(checkpoint.rng_state(ctx.device))

@@ -1,0 +1,1 @@
+"""Generated-digit quality, measured through the ONNX files with onnxruntime (no torch)."""

@@ -1,0 +1,127 @@
+"""Quality metrics of generated digits, with numpy and onnxruntime only (what users get).
+
+Every generator is scored through its ONNX file by the judge (artifacts/judge.onnx),
+an independent classifier that never saw generated images.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+GROUP = 5
+VISIBLE_PIXELS = 20     # two images are "visibly different" when at least this many pixels
+VISIBLE_CHANGE = 0.3    # differ by more than this much ink (on a 0..1 scale)
+
+
+def session(path: str) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def generate(generator: ort.InferenceSession, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``per_digit`` samples of each digit, z ~ N(0, I) from a fixed seed: images [N,28,28], digits [N]."""
+    latent_dim = int(generator.get_modelmeta().custom_metadata_map["latent_dim"])
+    rng = np.random.default_rng(seed)
+    digits = np.repeat(np.arange(10, dtype=np.int64), per_digit)
+    z = rng.standard_normal((len(digits), latent_dim), dtype=np.float32)
+    images = np.concatenate([generator.run(["image"], {"digit": d, "z": zz})[0]
+                             for d, zz in zip(np.array_split(digits, 20), np.array_split(z, 20))])
+    return images[:, 0], digits
+
+
+def judge(judge_session: ort.InferenceSession, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities [N,10] and penultimate features [N,F] of images [N,28,28] in [0,1]."""
+    x = images.astype(np.float32)[:, None]
+    outs = [judge_session.run(["probs", "features"], {"image": chunk}) for chunk in np.array_split(x, max(1, len(x) // 1000))]
+    return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+
+
+def fid(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (numpy only, no scipy)."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    vals, vecs = np.linalg.eigh(cov_a)
+    sqrt_a = (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+    cross = np.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a)
+    trace_sqrt = np.sqrt(np.clip(cross, 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt)
+
+
+def groups_of(images: np.ndarray, digits: np.ndarray, digit: int) -> np.ndarray:
+    """Consecutive groups of 5 images of one digit: [G, 5, 784]."""
+    chosen = images[digits == digit].reshape(-1, 28 * 28)
+    usable = len(chosen) - len(chosen) % GROUP
+    return chosen[:usable].reshape(-1, GROUP, 28 * 28)
+
+
+def pairwise(groups: np.ndarray) -> np.ndarray:
+    """Pairwise pixel distances inside each group: [G, 5, 5]."""
+    return np.linalg.norm(groups[:, :, None] - groups[:, None], axis=-1)
+
+
+def all_distinct(groups: np.ndarray) -> np.ndarray:
+    """Per group: are all five visibly different from each other?"""
+    changed = (np.abs(groups[:, :, None] - groups[:, None]) > VISIBLE_CHANGE).sum(-1)
+    off_diagonal = ~np.eye(GROUP, dtype=bool)
+    return (changed[:, off_diagonal] >= VISIBLE_PIXELS).all(axis=1)
+
+
+def nearest_distance(queries: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Euclidean pixel distance from each query to its nearest reference image."""
+    q = queries.reshape(len(queries), -1).astype(np.float32)
+    r = reference.reshape(len(reference), -1).astype(np.float32)
+    r_sq = (r ** 2).sum(1)
+    best = np.concatenate([
+        ((chunk ** 2).sum(1)[:, None] + r_sq[None] - 2 * chunk @ r.T).min(1)
+        for chunk in np.array_split(q, max(1, len(q) // 500))])
+    return np.sqrt(np.clip(best, 0, None))
+
+
+@dataclass
+class Reference:
+    """Real digits and the judge's view of them: the yardstick for every generator."""
+
+    train: np.ndarray
+    test: np.ndarray
+    test_labels: np.ndarray
+    test_features: np.ndarray
+    floor_fid: float
+    test_novelty: float
+
+    @classmethod
+    def build(cls, judge_session, train, test, test_labels) -> "Reference":
+        _, train_features = judge(judge_session, train)
+        _, test_features = judge(judge_session, test)
+        novelty = float(np.median(nearest_distance(test, train)))
+        return cls(train, test, test_labels, test_features, fid(train_features, test_features), novelty)
+
+
+def score(images: np.ndarray, digits: np.ndarray, judge_session, ref: Reference) -> dict:
+    """Every number of the quality table for one generator's samples."""
+    probs, features = judge(judge_session, images)
+    predicted = probs.argmax(1)
+    per_digit = {str(d): float((predicted[digits == d] == d).mean()) for d in range(10)}
+    diversity, distinct = [], []
+    for d in range(10):
+        gen_groups = groups_of(images, digits, d)
+        real_groups = groups_of(ref.test, ref.test_labels, d)
+        off = ~np.eye(GROUP, dtype=bool)
+        diversity.append(pairwise(gen_groups)[:, off].mean() / pairwise(real_groups)[:, off].mean())
+        distinct.append(all_distinct(gen_groups))
+    generated_fid = fid(features, ref.test_features)
+    novelty = float(np.median(nearest_distance(images, ref.train)))
+    return {
+        "samples": int(len(images)),
+        "accuracy": float((predicted == digits).mean()),
+        "accuracy_min_digit": min(per_digit.values()),
+        "accuracy_per_digit": per_digit,
+        "confidence": float(probs[np.arange(len(digits)), digits].mean()),
+        "fid": generated_fid,
+        "fid_ratio": generated_fid / ref.floor_fid,
+        "diversity_ratio": float(np.mean(diversity)),
+        "distinct_groups": float(np.concatenate(distinct).mean()),
+        "novelty_ratio": novelty / ref.test_novelty,
+    }

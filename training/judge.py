@@ -1,0 +1,151 @@
+"""Train the judge: an independent MNIST classifier that scores generated digits.
+
+    python -m training.judge --data-dir ../shared/mnist        # writes artifacts/judge.onnx
+
+The judge never sees generated images. Its penultimate layer is the feature space
+for FID; it is exported to ONNX so evaluation runs with onnxruntime alone.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from training.data import DeviceDataset
+from training.distributed import resolve_device
+from training.files import atomic_path
+from training.mnist import DataError, load_split
+
+FEATURES = 128
+
+
+class Judge(nn.Module):
+    """A small VGG-style CNN; returns class probabilities and penultimate features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+        def block(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+        self.body = nn.Sequential(
+            *block(1, 32), *block(32, 32), nn.MaxPool2d(2),          # 14
+            *block(32, 64), *block(64, 64), nn.MaxPool2d(2),         # 7
+            nn.Flatten(), nn.Linear(64 * 7 * 7, FEATURES, bias=False), nn.BatchNorm1d(FEATURES), nn.ReLU())
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(FEATURES, 10))
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.body(image)
+        return torch.softmax(self.head(features), dim=1), features
+
+
+def augment(x: torch.Tensor) -> torch.Tensor:
+    """Random small rotation, scale and shift per image, on the device, as handwriting varies."""
+    n = len(x)
+    angle = (torch.rand(n, device=x.device) - 0.5) * 2 * 0.2          # +-11 degrees
+    scale = 1 + (torch.rand(n, device=x.device) - 0.5) * 0.2           # 0.9 .. 1.1
+    shift = (torch.rand(n, 2, device=x.device) - 0.5) * 2 * (2.5 / 14)  # +-2.5 pixels
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+
+
+def accuracy(model: Judge, images: np.ndarray, labels: np.ndarray, device: torch.device) -> float:
+    model.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(images).float().div(255).unsqueeze(1).to(device)
+        probs = torch.cat([model(chunk)[0] for chunk in x.split(1000)])
+    model.train()
+    return float((probs.argmax(1).cpu().numpy() == labels).mean())
+
+
+def export(model: Judge, out: Path, metadata: dict[str, str]) -> None:
+    """ONNX with inputs image [N,1,28,28] and outputs probs [N,10], features [N,128]; checked, atomic."""
+    model.eval()
+    x = torch.rand(4, 1, 28, 28)
+    n = torch.export.Dim("N", min=1, max=8192)
+    program = torch.onnx.export(model, (x,), dynamo=True, opset_version=18, external_data=False,
+                                input_names=["image"], output_names=["probs", "features"],
+                                dynamic_shapes={"image": {0: n}})
+    proto = program.model_proto
+    onnx.helper.set_model_props(proto, metadata)
+    onnx.checker.check_model(proto, full_check=True)
+    data = proto.SerializeToString()
+    probe = torch.rand(7, 1, 28, 28)
+    got = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"image": probe.numpy()})
+    with torch.no_grad():
+        want = model(probe)
+    diff = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want))
+    if diff > 1e-4:
+        raise DataError(f"judge ONNX differs from PyTorch by {diff:.3g}; {out} not written")
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.judge", description=__doc__.split("\n")[0])
+    p.add_argument("--data-dir", type=Path, default=Path("data"))
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, default=Path("artifacts/judge.onnx"))
+    args = p.parse_args(argv)
+    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
+        p.error("--epochs and --batch-size must be at least 1 and --lr positive")
+    try:
+        device = resolve_device(args.device)
+        train_x, train_y = load_split(args.data_dir, "train")
+        test_x, test_y = load_split(args.data_dir, "test")
+    except (ValueError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    torch.manual_seed(args.seed)
+    data = DeviceDataset.from_arrays(train_x, train_y, device)
+    model = Judge().to(device)
+    steps = data.steps_per_epoch(args.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.epochs * steps)
+    start = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        bar = tqdm(data.batches(args.batch_size, epoch, args.seed), total=steps, desc=f"epoch {epoch}/{args.epochs}")
+        for x, y in bar:
+            probs, _ = model(augment(x))
+            loss = F.nll_loss(torch.log(probs.clamp_min(1e-8)), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            schedule.step()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+    seconds = time.perf_counter() - start
+    test_accuracy = accuracy(model, test_x, test_y, device)
+    print(f"test accuracy {test_accuracy:.4%} on {len(test_y)} official test digits, {seconds / 60:.1f} min")
+    metadata = {"model": "judge", "role": "judge", "dataset": f"MNIST ({len(train_y)} training images)",
+                "train_images": str(len(train_y)), "epochs": str(args.epochs),
+                "test_accuracy": f"{test_accuracy:.4f}", "features": str(FEATURES),
+                "train_seconds": f"{seconds:.0f}", "train_device": device.type,
+                "train_command": shlex.join(["python", "-m", "training.judge", *(sys.argv[1:] if argv is None else argv)])}
+    try:
+        export(model.cpu(), args.out, metadata)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
