@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: train export serve serve-prod test clean-venvs
+.PHONY: train export judge evaluate serve serve-prod test clean-venvs
 
 $(VENV)/.installed: requirements-train.txt requirements-serve.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ train: $(VENV)/.installed
 
 export: $(VENV)/.installed
 	$(VENV)/bin/python -m export --model $(MODEL)
+
+judge: $(VENV)/.installed
+	$(VENV)/bin/python -m training.judge --data-dir $(DATA_DIR)
+
+# Evaluation runs in the serve venv on purpose: it needs onnxruntime and numpy, not torch.
+evaluate: $(SERVE_VENV)/.installed
+	$(SERVE_VENV)/bin/python -m evaluate --data-dir $(DATA_DIR)
 
 serve: $(SERVE_VENV)/.installed
 	$(SERVE_VENV)/bin/flask --app webapp run --host $(HOST) --port $(PORT)
