@@ -7,6 +7,7 @@ starts, in a short-lived child, so a bad file stops start-up with the app's one-
 message instead of a crash loop of workers.
 """
 import os
+import traceback
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -16,14 +17,18 @@ preload_app = False
 def on_starting(server):
     pid = os.fork()
     if pid == 0:
-        from webapp import create_app
-
+        code = 1
         try:
+            from webapp import create_app
+
             create_app()
             code = 0
         except SystemExit as exc:  # create_app has printed the one line naming the bad file
             code = exc.code if isinstance(exc.code, int) else 1
-        os._exit(code)
+        except Exception:  # a bug, not a bad file: show it
+            traceback.print_exc()
+        finally:
+            os._exit(code)
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(os.waitstatus_to_exitcode(status))

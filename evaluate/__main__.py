@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
-from evaluate.metrics import Reference, generate, score, session
+from evaluate.metrics import Reference, generate, score
+from training.cli import command_line
 from training.files import atomic_path
 from training.grid import save_grid
 from training.mnist import DataError, load_split
+from webapp.generators import ModelError, load_generators, open_session
+
+THREADS = 2
 
 TARGETS = {  # name: (test, text) for each committed generator
     "accuracy": (lambda v: v >= 0.995, ">= 99.5%"),
@@ -23,15 +26,6 @@ TARGETS = {  # name: (test, text) for each committed generator
 COLUMNS = [("accuracy", "{:.2%}"), ("accuracy_min_digit", "{:.2%}"), ("confidence", "{:.3f}"), ("fid", "{:.2f}"),
            ("fid_ratio", "{:.2f}x"), ("diversity_ratio", "{:.3f}"), ("distinct_groups", "{:.1%}"),
            ("novelty_ratio", "{:.3f}")]
-
-
-def generators(artifacts: Path) -> dict[str, Path]:
-    found = {}
-    for path in sorted(artifacts.glob("*.onnx")):
-        meta = session(str(path)).get_modelmeta().custom_metadata_map
-        if meta.get("role") != "judge":
-            found[meta["model"]] = path
-    return found
 
 
 def table(results: dict[str, dict], floor: float) -> str:
@@ -61,21 +55,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not judge_path.is_file():
             raise DataError(f"{judge_path}: no judge (train it with python -m training.judge)")
+        judge_session = open_session(judge_path, THREADS)
+        generators = load_generators(args.artifacts, THREADS)
         train, _ = load_split(args.data_dir, "train")
         test, test_labels = load_split(args.data_dir, "test")
-    except DataError as exc:
+    except (DataError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    judge_session = session(str(judge_path))
     ref = Reference.build(judge_session, train / 255.0, test / 255.0, test_labels)
     results = {}
-    for model, path in generators(args.artifacts).items():
-        images, digits = generate(session(str(path)), args.per_digit, args.seed)
+    for model, generator in generators.items():
+        images, digits = generate(generator, args.per_digit, args.seed)
         results[model] = score(images, digits, judge_session, ref)
         picks = [i for d in range(10) for i in range(d * args.per_digit, d * args.per_digit + 10)]
         save_grid(images[picks, None], args.artifacts / f"{model}_quality_grid.png")
     judge_meta = judge_session.get_modelmeta().custom_metadata_map
-    report = {"command": shlex.join(["python", "-m", "evaluate", *(sys.argv[1:] if argv is None else argv)]),
+    report = {"command": command_line("evaluate", argv),
               "per_digit": args.per_digit, "seed": args.seed, "floor_fid": ref.floor_fid,
               "judge_test_accuracy": float(judge_meta["test_accuracy"]), "models": results}
     with atomic_path(args.out or args.artifacts / "quality.json") as tmp:

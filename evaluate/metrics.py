@@ -10,24 +10,19 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
+from webapp.generators import Generator
+
 GROUP = 5
 VISIBLE_PIXELS = 20     # two images are "visibly different" when at least this many pixels
 VISIBLE_CHANGE = 0.3    # differ by more than this much ink (on a 0..1 scale)
 
 
-def session(path: str) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-
-
-def generate(generator: ort.InferenceSession, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def generate(generator: Generator, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``per_digit`` samples of each digit, z ~ N(0, I) from a fixed seed: images [N,28,28], digits [N]."""
-    latent_dim = int(generator.get_modelmeta().custom_metadata_map["latent_dim"])
     rng = np.random.default_rng(seed)
     digits = np.repeat(np.arange(10, dtype=np.int64), per_digit)
-    z = rng.standard_normal((len(digits), latent_dim), dtype=np.float32)
-    images = np.concatenate([generator.run(["image"], {"digit": d, "z": zz})[0]
+    z = rng.standard_normal((len(digits), generator.latent_dim), dtype=np.float32)
+    images = np.concatenate([generator.session.run(["image"], {"digit": d, "z": zz})[0]
                              for d, zz in zip(np.array_split(digits, 20), np.array_split(z, 20))])
     return images[:, 0], digits
 

@@ -89,9 +89,18 @@ def exported(run_dir, model, tmp_path_factory):
 # --- export of a tiny run ---------------------------------------------------------------------------
 
 def test_export_writes_model_grid_and_card(exported, model):
+    stem = exported.stem
     assert sorted(p.name for p in exported.parent.iterdir()) == sorted(
-        [f"{model}_card.md", exported.name, f"{model}_grid.png"])
-    assert "sha256" in (exported.parent / f"{model}_card.md").read_text()
+        [f"{stem}_card.md", exported.name, f"{stem}_grid.png"])
+    assert "sha256" in (exported.parent / f"{stem}_card.md").read_text()
+
+
+def test_export_refuses_a_checkpoint_of_another_model(run_dir, model, tmp_path, capsys):
+    other = "cgan" if model == "cvae" else "cvae"
+    out = tmp_path / "model.onnx"
+    assert export_main(["--model", other, "--checkpoint", str(run_dir / "checkpoint.pt"), "--out", str(out)]) != 0
+    assert f"holds a {model}, not a {other}" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_export_meets_contract(exported, model):

@@ -128,6 +128,8 @@ BAD_QUERIES = [
     ("digit=1&model=../artifacts/cvae_decoder.onnx", "model must be one of"),
     ("digit=1&model=%2Fetc%2Fpasswd", "model must be one of"),
     ("digit=%D9%A3", "digit must be an integer"),
+    ("digit=%2B-5", "digit must be an integer"),
+    ("digit=--5", "digit must be an integer"),
 ]
 
 
@@ -174,9 +176,10 @@ def test_unknown_route_and_method(client):
     assert page.status_code == 404 and '<select id="digit"' in page.get_data(as_text=True)
     api = client.get("/api/v1/nothing")
     assert api.status_code == 404 and "error" in api.get_json()
-    assert client.post("/").status_code == 405
+    page_post = client.post("/")
+    assert page_post.status_code == 405 and "GET" in page_post.headers["Allow"]
     posted = client.post("/api/v1/generate?digit=1")
-    assert posted.status_code == 405 and "error" in posted.get_json()
+    assert posted.status_code == 405 and "error" in posted.get_json() and "GET" in posted.headers["Allow"]
 
 
 def test_unexpected_failure_is_a_clean_500(app, monkeypatch):

@@ -13,7 +13,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from training.precision import Precision
 
-DEFAULTS = {"epochs": 60, "lr": 2e-4, "latent_dim": 64, "width": 64}
+DEFAULTS = {"epochs": 60, "batch_size": 64, "lr": 2e-4, "latent_dim": 64, "width": 32, "ema_decay": 0.999}
 
 
 class Generator(nn.Module):
@@ -109,4 +109,4 @@ class Recipe:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cgan")
-    group.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the exported generator")
+    group.add_argument("--ema-decay", type=float, help="EMA decay of the exported generator (default 0.999)")

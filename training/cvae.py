@@ -10,7 +10,8 @@ from torch import nn
 
 from training.precision import Precision
 
-DEFAULTS = {"epochs": 40, "lr": 1e-3, "latent_dim": 16, "width": 64}
+DEFAULTS = {"epochs": 40, "batch_size": 128, "lr": 1e-3, "latent_dim": 16, "width": 64,
+            "beta": 1.0, "kl_warmup": 10.0}
 
 
 class Decoder(nn.Module):
@@ -66,20 +67,21 @@ class CVAE(nn.Module):
         return self.decoder.logits(digit, z), mu, logvar
 
     @torch.no_grad()
-    def fit_prior(self, batches) -> None:
+    def fit_prior(self, images: torch.Tensor, digits: torch.Tensor) -> None:
         """Moment-match each digit's aggregate posterior: mean of mu, cov(mu) + mean(sigma^2)."""
-        mus, variances, digits = [], [], []
-        for x, digit in batches:
-            mu, logvar = self.encode(x, digit)
-            mus.append(mu.float()), variances.append(logvar.float().exp()), digits.append(digit)
-        mu, var, digit = torch.cat(mus), torch.cat(variances), torch.cat(digits)
+        stats = [self.encode(x.float() / 255, d) for x, d in zip(images.split(1000), digits.split(1000))]
+        mu = torch.cat([m for m, _ in stats]).double()
+        var = torch.cat([lv for _, lv in stats]).double().exp()
+        eye = torch.eye(mu.shape[1], dtype=mu.dtype, device=mu.device)
         for d in range(10):
-            chosen = digit == d
+            chosen = digits == d
             if chosen.sum() < 2:
-                continue
-            cov = torch.cov(mu[chosen].T) + torch.diag(var[chosen].mean(0))
-            self.decoder.prior_mean[d] = mu[chosen].mean(0)
-            self.decoder.prior_scale[d] = torch.linalg.cholesky(cov)
+                continue  # too few images of this digit to fit: keep the standard normal
+            cov = torch.cov(mu[chosen].T) + torch.diag(var[chosen].mean(0)) + 1e-6 * eye
+            scale, info = torch.linalg.cholesky_ex(cov)
+            if info == 0 and torch.isfinite(scale).all():
+                self.decoder.prior_mean[d] = mu[chosen].mean(0).float()
+                self.decoder.prior_scale[d] = scale.float()
 
 
 class Recipe:
@@ -111,8 +113,7 @@ class Recipe:
     def end_epoch(self, data) -> None:
         """Refit the sampling prior to this epoch's encoder (every rank alike: same data, same weights)."""
         self.model.eval()
-        with self.precision.autocast():
-            self.model.fit_prior(data.batches(min(1000, len(data)), epoch=0, seed=0))
+        self.model.fit_prior(data.images, data.labels)
         self.model.train()
 
     def generator(self) -> nn.Module:
@@ -128,7 +129,7 @@ class Recipe:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cvae")
-    group.add_argument("--kl-warmup", type=float, default=10.0,
-                       help="epochs over which the KL weight rises linearly from 0 to --beta")
-    group.add_argument("--beta", type=float, default=1.0,
-                       help="final KL weight; below 1 gives sharper digits, the fitted prior keeps samples on-manifold")
+    group.add_argument("--kl-warmup", type=float,
+                       help="epochs over which the KL weight rises linearly from 0 to --beta (default 10)")
+    group.add_argument("--beta", type=float, help="final KL weight (default 1); below 1 gives sharper digits, "
+                                                  "the fitted prior keeps samples on-manifold")

@@ -55,11 +55,17 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """``auto`` means CUDA when present; an explicit ``cuda`` without a GPU is a user error."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        device = torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name}: not a device (use auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {name}: CUDA is not available on this machine")
-    if name == "cuda":
-        return torch.device("cuda", local_rank)
-    return torch.device(name)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name}: only cpu and cuda are supported")
+    return device
 
 
 def setup(device_name: str) -> Context:

@@ -8,10 +8,9 @@ import torch
 
 class Precision:
     def __init__(self, device: torch.device) -> None:
-        self.device = device
         self.dtype: torch.dtype | None = None
-        if device.type == "cuda":
-            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "cuda":  # native bf16 from Ampere (sm_80) on; emulated bf16 would be slow
+            self.dtype = torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16)
 
     def autocast(self):

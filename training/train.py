@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
+import math
 import sys
 import time
 from pathlib import Path
@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from training import cgan, checkpoint, cvae, distributed
+from training.cli import command_line
 from training.data import DeviceDataset
 from training.mnist import DataError, load_split
 from training.files import atomic_path
@@ -27,7 +28,7 @@ from training.grid import save_grid
 from training.precision import Precision
 
 RECIPES = {"cvae": cvae, "cgan": cgan}
-ARCHITECTURE = ("latent_dim", "width")  # fixed by the checkpoint when resuming
+COMMON_DEFAULTS = {"seed": 0, "limit": 0}
 DEFAULT_DATA = Path("data")
 
 
@@ -35,39 +36,49 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
     p.add_argument("--model", choices=sorted(RECIPES), default="cvae")
     p.add_argument("--epochs", type=int, help="total epochs (default: per model, cvae 40, cgan 60)")
-    p.add_argument("--batch-size", type=int, default=128, help="global batch, split across ranks")
+    p.add_argument("--batch-size", type=int, help="global batch, split across ranks (default: cvae 128, cgan 64)")
     p.add_argument("--lr", type=float, help="default: per model, cvae 1e-3, cgan 2e-4")
     p.add_argument("--latent-dim", type=int, help="default: per model, cvae 16, cgan 64")
-    p.add_argument("--width", type=int, help="channels of the first conv layer (default 64)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=int, help="base channel count (default: cvae 64, cgan 32)")
+    p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     p.add_argument("--download", action="store_true", help="fetch full MNIST with torchvision")
-    p.add_argument("--limit", type=int, default=0, help="train on the first N images only (0 = all)")
+    p.add_argument("--limit", type=int, help="train on the first N images only (default 0 = all)")
     p.add_argument("--run-dir", type=Path, help="default: runs/<model>")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/checkpoint.pt")
     for recipe in RECIPES.values():
         recipe.add_arguments(p)
     args = p.parse_args(argv)
-    for name in ("epochs", "batch_size", "latent_dim", "width"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if (args.lr is not None and args.lr <= 0) or args.limit < 0:
-        p.error("--lr must be positive and --limit non-negative")
+    for name, valid, rule in VALID:
+        value = getattr(args, name)
+        if value is not None and not (math.isfinite(value) and valid(value)):
+            p.error(f"--{name.replace('_', '-')} must be {rule}, got {value}")
     args.run_dir = args.run_dir or Path("runs") / args.model
-    args.command = shlex.join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)])
+    args.command = command_line("training", argv)
     return args
 
 
+VALID = [("epochs", lambda v: v >= 1, "at least 1"), ("batch_size", lambda v: v >= 1, "at least 1"),
+         ("latent_dim", lambda v: v >= 1, "at least 1"), ("width", lambda v: v >= 2, "at least 2"),
+         ("limit", lambda v: v >= 0, "0 or more"), ("lr", lambda v: v > 0, "positive"),
+         ("beta", lambda v: v >= 0, "0 or more"), ("kl_warmup", lambda v: v >= 0, "0 or more"),
+         ("ema_decay", lambda v: 0 <= v < 1, "in [0, 1)")]
+
+
 def resolve_defaults(args: argparse.Namespace, saved: dict | None, source: Path) -> None:
-    """Fill unset flags from the checkpoint being resumed, else from the model's defaults."""
-    for key, default in RECIPES[args.model].DEFAULTS.items():
+    """Fill unset flags from the checkpoint being resumed, else from the defaults.
+
+    A resumed run keeps every setting of the original (only --epochs may grow), so it
+    reaches the result an uninterrupted run would; a conflicting flag is an error.
+    """
+    for key, default in {**COMMON_DEFAULTS, **RECIPES[args.model].DEFAULTS}.items():
         given = getattr(args, key)
-        if saved is not None and key in ARCHITECTURE and given is not None and given != saved[key]:
+        if saved is not None and key != "epochs" and given is not None and given != saved.get(key, given):
             raise checkpoint.CheckpointError(
-                f"{source}: trained with --{key.replace('_', '-')} {saved[key]}, not {given}")
+                f"{source}: the run was trained with --{key.replace('_', '-')} {saved[key]}, not {given}")
         if given is None:
-            setattr(args, key, saved[key] if saved is not None else default)
+            setattr(args, key, saved.get(key, default) if saved is not None else default)
 
 
 def load_data(args: argparse.Namespace, ctx: distributed.Context) -> DeviceDataset:
@@ -152,13 +163,14 @@ def write_epoch(recipe, args: argparse.Namespace, meta: dict, state: dict, sampl
     generator.train()
     epoch, config = state["epoch"], config_of(args)
     meta = {**meta, "epochs": epoch, "train_seconds": round(state["train_seconds"], 1)}
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(args.run_dir / "metrics.jsonl", "a") as f:  # first: resume trims lines past the checkpoint
+        f.write(json.dumps(state["metrics"]) + "\n")
     checkpoint.save({**state, "recipe": recipe.state_dict(), "config": config, "meta": meta},
                     args.run_dir / checkpoint.FULL)
     checkpoint.save({"generator": generator.state_dict(), "epoch": epoch, "config": config, "meta": meta},
                     checkpoint.generator_path(args.run_dir, epoch))
     save_grid(images, args.run_dir / f"grid_epoch_{epoch}.png")
-    with open(args.run_dir / "metrics.jsonl", "a") as f:
-        f.write(json.dumps(state["metrics"]) + "\n")
 
 
 def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
@@ -178,8 +190,10 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
         recipe.load_state_dict(state["recipe"])
         start_epoch, train_seconds = state["epoch"], state["train_seconds"]
         meta["command"] = state["meta"]["command"]
-        ranks = state["rng"]
-        checkpoint.set_rng_state(ranks[ctx.rank] if len(ranks) == ctx.world else ranks[0], ctx.device)
+        if state.get("scaler"):
+            precision.scaler.load_state_dict(state["scaler"])
+        if len(state["rng"]) == ctx.world:  # else keep the fresh per-rank seeds: ranks must not share noise
+            checkpoint.set_rng_state(state["rng"][ctx.rank], ctx.device)
         if ctx.is_main:
             trim_log(args.run_dir / "metrics.jsonl", start_epoch)
 
@@ -201,7 +215,8 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
             metrics = {"epoch": epoch, **dict(zip(recipe.loss_names, means)), "seconds": round(seconds, 2),
                        "images_per_s": round(steps * batch * ctx.world / seconds, 1)}
             write_epoch(recipe, args, meta, {"epoch": epoch, "train_seconds": train_seconds, "rng": rng,
-                                             "metrics": metrics}, samples)
+                                             "scaler": precision.scaler.state_dict(), "metrics": metrics},
+                        samples)
         ctx.barrier()
 
 
@@ -216,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         train(args, ctx)
     except (DataError, checkpoint.CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     finally:
         ctx.close()

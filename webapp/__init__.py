@@ -29,8 +29,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(overrides or {})
 
     try:
-        generators = load_generators(Path(app.config["ARTIFACTS_DIR"]), int(app.config["INTRA_OP_THREADS"]))
-    except ModelError as exc:
+        for key in ("INTRA_OP_THREADS", "MAX_QUERY_BYTES"):
+            if not isinstance(app.config[key], int) or app.config[key] < 1:
+                raise ValueError(f"FLASK_{key}={app.config[key]!r} must be a positive integer")
+        generators = load_generators(Path(app.config["ARTIFACTS_DIR"]), app.config["INTRA_OP_THREADS"])
+    except (ModelError, ValueError) as exc:
         print(f"webapp: cannot start: {exc}", file=sys.stderr)
         raise SystemExit(APP_LOAD_ERROR) from None
     app.extensions["generators"] = generators

@@ -14,21 +14,21 @@ def generators() -> dict[str, Generator]:
     return current_app.extensions["generators"]
 
 
-def generate(with_count: bool):
-    query = params.parse(request.args, list(generators()), current_app.config["DEFAULT_MODEL"], with_count)
+def generate():
+    query = params.parse(request.args, list(generators()), current_app.config["DEFAULT_MODEL"], with_count=True)
     return query, generators()[query.model].generate(query.digit, query.count, query.seed)
 
 
 @bp.get("/api/v1/generate")
 def generate_json():
-    query, images = generate(with_count=True)
+    query, images = generate()
     return jsonify(digit=query.digit, model=query.model, seed=query.seed, count=query.count,
                    width=28, height=28, format="png", images=pngs_base64(images))
 
 
 @bp.get("/api/v1/generate.png")
 def generate_png():
-    query, images = generate(with_count=True)
+    query, images = generate()
     name = f"digit-{query.digit}-{query.model}-seed-{query.seed}.png"
     return Response(strip_png(images), mimetype="image/png",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

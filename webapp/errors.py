@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITo
 from webapp import pages
 from webapp.params import InvalidParameter
 
-CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 HEADERS = {
     "Content-Security-Policy": CSP,
@@ -48,7 +48,11 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if isinstance(exc, InternalServerError):
             return internal_error(exc)
-        return error_response(exc.code or 400, exc.description or exc.name)
+        body, status = error_response(exc.code or 400, exc.description or exc.name)
+        response = app.make_response((body, status))
+        if getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
 
     @app.errorhandler(Exception)
     def internal_error(exc: Exception):

@@ -8,10 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import re
+
 import numpy as np
 import onnxruntime as ort
 
 REQUIRED_METADATA = ("latent_dim", "model", "dataset", "train_images", "epochs")
+MODEL_NAME = re.compile(r"[a-z0-9_-]{1,32}")  # it appears in URLs, file names and headers
 
 
 class ModelError(Exception):
@@ -58,6 +61,8 @@ def check_contract(path: Path, session: ort.InferenceSession) -> tuple[str, int,
         raise ModelError(f"{path}: metadata_props lack {', '.join(missing)}")
     if not meta["latent_dim"].isdigit() or int(meta["latent_dim"]) < 1:
         raise ModelError(f"{path}: metadata latent_dim={meta['latent_dim']!r} is not a positive integer")
+    if not MODEL_NAME.fullmatch(meta["model"]):
+        raise ModelError(f"{path}: metadata model={meta['model'][:40]!r} is not a short lower-case name")
     latent_dim = int(meta["latent_dim"])
     inputs = {i.name: i for i in session.get_inputs()}
     if set(inputs) != {"digit", "z"}:

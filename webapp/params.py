@@ -1,6 +1,7 @@
 """Validation of the query parameters shared by the page and the API."""
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ from werkzeug.datastructures import MultiDict
 MAX_SEED = 2**32 - 1
 MAX_COUNT = 64
 PAGE_COUNT = 5
+INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
 
 
 class InvalidParameter(ValueError):
@@ -37,7 +39,7 @@ def integer(args: MultiDict, name: str, low: int, high: int, default: int | None
             raise InvalidParameter(f"{name} is required: an integer from {low} to {high}")
         return default
     text = raw.strip()
-    if not (text.isascii() and text.lstrip("+-").isdigit()) or len(text) > 20:
+    if not INTEGER.fullmatch(text):
         raise InvalidParameter(f"{name} must be an integer from {low} to {high}, got {raw[:20]!r}")
     value = int(text)
     if not low <= value <= high:
