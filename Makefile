@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: train export judge evaluate serve serve-prod test clean-venvs
+.PHONY: train export judge evaluate bench serve serve-prod test clean-venvs
 
 $(VENV)/.installed: requirements-train.txt requirements-serve.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ judge: $(VENV)/.installed
 # Evaluation runs in the serve venv on purpose: it needs onnxruntime and numpy, not torch.
 evaluate: $(SERVE_VENV)/.installed
 	$(SERVE_VENV)/bin/python -m evaluate --data-dir $(DATA_DIR)
+
+# Needs wrk (apt-get install wrk) and runs/cvae/checkpoint.pt for the torch baseline.
+bench: $(VENV)/.installed $(SERVE_VENV)/.installed
+	$(VENV)/bin/python -m bench
 
 serve: $(SERVE_VENV)/.installed
 	$(SERVE_VENV)/bin/flask --app webapp run --host $(HOST) --port $(PORT)

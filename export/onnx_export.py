@@ -55,7 +55,7 @@ def to_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], inputs: list[s
     n = torch.export.Dim("N", min=1, max=8192)
     program = torch.onnx.export(
         module, example, dynamo=True, opset_version=OPSET, external_data=False,
-        input_names=inputs, output_names=outputs, dynamic_shapes={name: {0: n} for name in inputs})
+        input_names=inputs, output_names=outputs, dynamic_shapes=tuple({0: n} for _ in inputs))
     model = program.model_proto
     onnx.helper.set_model_props(model, metadata)
     onnx.checker.check_model(model, full_check=True)
@@ -137,8 +137,8 @@ nothing else. Samples are the Bernoulli means (or generator outputs) and may be 
 
 def export(generator: nn.Module, state: dict, out: Path, seed: int, command: str) -> float:
     """Build, verify and atomically write the ONNX file, then its sample grid and model card beside it."""
-    config, meta = state["config"], state["meta"]
-    latent_dim = int(config["latent_dim"])
+    meta = state["meta"]
+    latent_dim = generator.noise_dim  # the size of z in the contract: what the caller draws
     metadata = {
         "model": meta["model"], "latent_dim": str(latent_dim), "dataset": meta["dataset"],
         "train_images": str(meta["train_images"]), "epochs": str(state["epoch"]),

@@ -16,6 +16,7 @@ from export.onnx_export import ARTIFACT_NAMES, load_generator
 from training.train import main as train_main
 
 LATENT_DIM = 4
+NOISE_DIM = {"cvae": LATENT_DIM + 1, "cgan": LATENT_DIM}  # the CVAE's prior takes one more coordinate
 LIMIT = 256
 EPOCHS = 2
 
@@ -104,7 +105,7 @@ def test_export_refuses_a_checkpoint_of_another_model(run_dir, model, tmp_path, 
 
 
 def test_export_meets_contract(exported, model):
-    assert assert_contract(exported, model) == LATENT_DIM
+    assert assert_contract(exported, model) == NOISE_DIM[model]
 
 
 def test_export_metadata_describes_the_run(exported):
@@ -114,10 +115,10 @@ def test_export_metadata_describes_the_run(exported):
     assert meta["train_device"] == "cpu" and "--latent-dim 4" in meta["train_command"]
 
 
-def test_export_matches_pytorch(run_dir, exported):
+def test_export_matches_pytorch(run_dir, exported, model):
     generator, _ = load_generator(run_dir / "checkpoint.pt")
     rng = np.random.default_rng(1)
-    digit, z = rng.integers(0, 10, 32), rng.standard_normal((32, LATENT_DIM)).astype(np.float32)
+    digit, z = rng.integers(0, 10, 32), rng.standard_normal((32, NOISE_DIM[model])).astype(np.float32)
     with torch.no_grad():
         want = generator(torch.from_numpy(digit), torch.from_numpy(z)).numpy()
     np.testing.assert_allclose(generate(exported, digit, z), want, atol=1e-4, rtol=0)
@@ -126,9 +127,9 @@ def test_export_matches_pytorch(run_dir, exported):
 def test_export_from_generator_checkpoint(run_dir, model, tmp_path):
     out = tmp_path / ARTIFACT_NAMES[model]
     assert export_to(run_dir / "generator_epoch_1.pt", out) == 0
-    assert assert_contract(out, model) == LATENT_DIM and metadata(out)["epochs"] == "1"
+    assert assert_contract(out, model) == NOISE_DIM[model] and metadata(out)["epochs"] == "1"
     generator, _ = load_generator(run_dir / "generator_epoch_1.pt")
-    digit, z = np.arange(10), np.random.default_rng(2).standard_normal((10, LATENT_DIM)).astype(np.float32)
+    digit, z = np.arange(10), np.random.default_rng(2).standard_normal((10, NOISE_DIM[model])).astype(np.float32)
     with torch.no_grad():
         want = generator(torch.from_numpy(digit), torch.from_numpy(z)).numpy()
     np.testing.assert_allclose(generate(out, digit, z), want, atol=1e-4, rtol=0)

@@ -1,5 +1,6 @@
 """Class-conditional GAN: DCGAN-style generator, projection discriminator with spectral norm,
-hinge loss, Adam(beta1=0.5) and an exponential moving average of the generator's weights."""
+hinge loss, Adam(beta1=0.5), a mode-seeking term against "one image for every noise"
+(Mao et al., 2019) and an exponential moving average of the generator's weights."""
 from __future__ import annotations
 
 import argparse
@@ -9,11 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from training.precision import Precision
 
-DEFAULTS = {"epochs": 60, "batch_size": 64, "lr": 2e-4, "latent_dim": 64, "width": 32, "ema_decay": 0.999}
+DEFAULTS = {"epochs": 60, "batch_size": 64, "lr": 2e-4, "latent_dim": 64, "width": 32, "ema_decay": 0.999,
+            "mode_seeking": 0.05}
 
 
 class Generator(nn.Module):
@@ -22,6 +24,7 @@ class Generator(nn.Module):
     def __init__(self, latent_dim: int, width: int) -> None:
         super().__init__()
         self.width = width
+        self.noise_dim = latent_dim
         self.embed = nn.Embedding(10, 32)
         self.fc = nn.Sequential(nn.Linear(latent_dim + 32, 2 * width * 7 * 7, bias=False),
                                 nn.BatchNorm1d(2 * width * 7 * 7), nn.ReLU())
@@ -53,11 +56,19 @@ class Discriminator(nn.Module):
         return self.score(h).squeeze(1) + (self.project(digit) * h).sum(dim=1)
 
 
+def ema_with_warmup(decay: float):
+    """EMA whose decay grows from 0.1 to ``decay``, so early averages are not stuck at the random init."""
+    def average(averaged: torch.Tensor, current: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+        d = torch.clamp((1 + count) / (10 + count), max=decay)
+        return d * averaged + (1 - d) * current
+    return average
+
+
 class Recipe:
     """How the shared training loop trains the CGAN: one D step, then one G step, per batch."""
 
     name = "cgan"
-    loss_names = ("d_loss", "g_loss")
+    loss_names = ("d_loss", "g_loss", "ms")
 
     def __init__(self, args: argparse.Namespace, device: torch.device,
                  wrap: Callable[[nn.Module], nn.Module], precision: Precision) -> None:
@@ -65,15 +76,17 @@ class Recipe:
         self.G = Generator(args.latent_dim, args.width).to(device)
         self.D = Discriminator(args.width).to(device)
         self.train_G, self.train_D = wrap(self.G), wrap(self.D)
-        self.ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
+        self.ema = AveragedModel(self.G, avg_fn=ema_with_warmup(args.ema_decay), use_buffers=True)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.precision = precision
+        self.mode_seeking = args.mode_seeking
 
     def train_step(self, x: torch.Tensor, digit: torch.Tensor, progress: float) -> dict[str, torch.Tensor]:
-        n = len(x)
-        z = torch.randn(n, self.latent_dim, device=x.device)
-        fake_digit = torch.randint(0, 10, (n,), device=x.device)
+        n, half = len(x), max(1, len(x) // 2)
+        # Fakes come in pairs: the same digit with two noises, for the mode-seeking term.
+        fake_digit = torch.randint(0, 10, (half,), device=x.device).repeat(2)
+        z = torch.randn(2 * half, self.latent_dim, device=x.device)
         with self.precision.autocast():
             fake = self.train_G(fake_digit, z)
             # Real and fake through D in one forward: one DDP reduction per backward.
@@ -83,11 +96,14 @@ class Recipe:
         self.precision.step(d_loss, self.opt_D)
 
         with self.precision.autocast():
-            g_loss = -self.train_D(fake, fake_digit).float().mean()
+            adversarial = -self.train_D(fake, fake_digit).float().mean()
+        image_gap = (fake[:half] - fake[half:]).float().abs().mean(dim=(1, 2, 3))
+        ms = (image_gap / (z[:half] - z[half:]).abs().mean(dim=1)).mean()
+        g_loss = adversarial + self.mode_seeking / (ms + 1e-5)
         self.opt_G.zero_grad(set_to_none=True)
         self.precision.step(g_loss, self.opt_G)
         self.ema.update_parameters(self.G)
-        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "ms": ms.detach()}
 
     def end_epoch(self, data) -> None:
         """Nothing to refit: the generator samples from N(0, I) as trained."""
@@ -110,3 +126,5 @@ class Recipe:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cgan")
     group.add_argument("--ema-decay", type=float, help="EMA decay of the exported generator (default 0.999)")
+    group.add_argument("--mode-seeking", type=float,
+                       help="weight of the mode-seeking term that keeps samples apart for different noise (default 0.05)")

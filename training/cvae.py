@@ -9,24 +9,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.precision import Precision
+from training.prior import MixturePrior
 
 DEFAULTS = {"epochs": 40, "batch_size": 128, "lr": 1e-3, "latent_dim": 16, "width": 64,
-            "beta": 1.0, "kl_warmup": 10.0}
+            "beta": 1.0, "kl_warmup": 10.0, "prior_components": 8}
 
 
 class Decoder(nn.Module):
-    """p(x | z, digit). ``forward`` is the shipped generator: Bernoulli means in [0,1].
+    """p(x | z, digit). ``forward`` is the shipped generator: noise ~ N(0, I) of size
+    ``noise_dim`` goes through the fitted prior (training/prior.py), then to Bernoulli means in [0,1]."""
 
-    ``forward`` first maps z ~ N(0, I) through a per-digit Gaussian fitted to where the
-    encoder actually puts that digit's training images (the aggregate posterior), so
-    samples come from the region the decoder was trained on, not from holes in the prior.
-    """
-
-    def __init__(self, latent_dim: int, width: int) -> None:
+    def __init__(self, latent_dim: int, width: int, components: int) -> None:
         super().__init__()
         self.width = width
-        self.register_buffer("prior_mean", torch.zeros(10, latent_dim))
-        self.register_buffer("prior_scale", torch.eye(latent_dim).repeat(10, 1, 1))
+        self.noise_dim = latent_dim + 1  # one extra coordinate picks the mixture component
+        self.prior = MixturePrior(latent_dim, components)
         self.embed = nn.Embedding(10, 32)
         self.fc = nn.Sequential(nn.Linear(latent_dim + 32, 2 * width * 7 * 7), nn.ReLU())
         self.up = nn.Sequential(
@@ -39,22 +36,21 @@ class Decoder(nn.Module):
         h = self.fc(torch.cat([z, self.embed(digit)], dim=1))
         return self.up(h.view(-1, 2 * self.width, 7, 7))
 
-    def forward(self, digit: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        z = self.prior_mean[digit] + (self.prior_scale[digit] @ z.unsqueeze(2)).squeeze(2)
-        return torch.sigmoid(self.logits(digit, z))
+    def forward(self, digit: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(digit, self.prior(digit, noise)))
 
 
 class CVAE(nn.Module):
     """q(z | x, digit) and p(x | z, digit); the digit enters the encoder as an extra image channel."""
 
-    def __init__(self, latent_dim: int = 16, width: int = 64) -> None:
+    def __init__(self, latent_dim: int = 16, width: int = 64, components: int = 8) -> None:
         super().__init__()
         self.label_map = nn.Embedding(10, 28 * 28)
         self.encoder = nn.Sequential(
             nn.Conv2d(2, width, 4, 2, 1), nn.LeakyReLU(0.2),                 # 28 -> 14
             nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),         # 14 -> 7
             nn.Flatten(), nn.Linear(2 * width * 7 * 7, 2 * latent_dim))
-        self.decoder = Decoder(latent_dim, width)
+        self.decoder = Decoder(latent_dim, width, components)
 
     def encode(self, x: torch.Tensor, digit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         label = self.label_map(digit).view(-1, 1, 28, 28)
@@ -68,20 +64,11 @@ class CVAE(nn.Module):
 
     @torch.no_grad()
     def fit_prior(self, images: torch.Tensor, digits: torch.Tensor) -> None:
-        """Moment-match each digit's aggregate posterior: mean of mu, cov(mu) + mean(sigma^2)."""
+        """Fit the sampling prior to where the encoder puts the training images."""
         stats = [self.encode(x.float() / 255, d) for x, d in zip(images.split(1000), digits.split(1000))]
         mu = torch.cat([m for m, _ in stats]).double()
         var = torch.cat([lv for _, lv in stats]).double().exp()
-        eye = torch.eye(mu.shape[1], dtype=mu.dtype, device=mu.device)
-        for d in range(10):
-            chosen = digits == d
-            if chosen.sum() < 2:
-                continue  # too few images of this digit to fit: keep the standard normal
-            cov = torch.cov(mu[chosen].T) + torch.diag(var[chosen].mean(0)) + 1e-6 * eye
-            scale, info = torch.linalg.cholesky_ex(cov)
-            if info == 0 and torch.isfinite(scale).all():
-                self.decoder.prior_mean[d] = mu[chosen].mean(0).float()
-                self.decoder.prior_scale[d] = scale.float()
+        self.decoder.prior.fit(mu, var, digits)
 
 
 class Recipe:
@@ -92,7 +79,7 @@ class Recipe:
 
     def __init__(self, args: argparse.Namespace, device: torch.device,
                  wrap: Callable[[nn.Module], nn.Module], precision: Precision) -> None:
-        self.model = CVAE(args.latent_dim, args.width).to(device)
+        self.model = CVAE(args.latent_dim, args.width, args.prior_components).to(device)
         self.train_model = wrap(self.model)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
         self.kl_warmup, self.beta = args.kl_warmup, args.beta
@@ -133,3 +120,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="epochs over which the KL weight rises linearly from 0 to --beta (default 10)")
     group.add_argument("--beta", type=float, help="final KL weight (default 1); below 1 gives sharper digits, "
                                                   "the fitted prior keeps samples on-manifold")
+    group.add_argument("--prior-components", type=int,
+                       help="Gaussian components per digit in the fitted sampling prior (default 8)")

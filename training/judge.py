@@ -65,7 +65,7 @@ def augment(x: torch.Tensor) -> torch.Tensor:
 def accuracy(model: Judge, images: np.ndarray, labels: np.ndarray, device: torch.device) -> float:
     model.eval()
     with torch.no_grad():
-        x = torch.from_numpy(images).float().div(255).unsqueeze(1).to(device)
+        x = torch.from_numpy(images.copy()).float().div(255).unsqueeze(1).to(device)
         probs = torch.cat([model(chunk)[0] for chunk in x.split(1000)])
     model.train()
     return float((probs.argmax(1).cpu().numpy() == labels).mean())

@@ -63,7 +63,8 @@ VALID = [("epochs", lambda v: v >= 1, "at least 1"), ("batch_size", lambda v: v 
          ("latent_dim", lambda v: v >= 1, "at least 1"), ("width", lambda v: v >= 2, "at least 2"),
          ("limit", lambda v: v >= 0, "0 or more"), ("lr", lambda v: v > 0, "positive"),
          ("beta", lambda v: v >= 0, "0 or more"), ("kl_warmup", lambda v: v >= 0, "0 or more"),
-         ("ema_decay", lambda v: 0 <= v < 1, "in [0, 1)")]
+         ("ema_decay", lambda v: 0 <= v < 1, "in [0, 1)"), ("prior_components", lambda v: v >= 1, "at least 1"),
+         ("mode_seeking", lambda v: v >= 0, "0 or more")]
 
 
 def resolve_defaults(args: argparse.Namespace, saved: dict | None, source: Path) -> None:
@@ -199,7 +200,7 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
 
     gen = torch.Generator().manual_seed(args.seed)
     samples = (torch.arange(10).repeat_interleave(10).to(ctx.device),
-               torch.randn(100, args.latent_dim, generator=gen).to(ctx.device))
+               torch.randn(100, recipe.generator().noise_dim, generator=gen).to(ctx.device))
     if ctx.is_main:
         print(f"{args.model}: {len(data)} images, {steps} steps/epoch on {meta['device']} "
               f"({meta['precision']}), run dir {args.run_dir}", file=sys.stderr)

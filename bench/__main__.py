@@ -1,0 +1,238 @@
+"""python -m bench: the serving promise measured side by side, in one run, on this machine.
+
+Prints one table and writes it to bench/results.json. Needs the serve venv (.venv-serve),
+wrk (Debian package), and a CVAE checkpoint for the torch baseline (runs/cvae/checkpoint.pt).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVE_BIN = ROOT / ".venv-serve" / "bin"
+TRAIN_BIN = Path(sys.executable).parent
+API = "/api/v1/generate?digit=3&seed=1"
+PAGE = "/?digit=3&seed=1"
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def compute_floor(checkpoint: Path, repeats: int) -> dict:
+    """One batched call for 5 images plus their PNG encoding: onnxruntime vs torch, in-process."""
+    import torch
+
+    from export.onnx_export import load_generator
+    from webapp.generators import load_generators
+    from webapp.imaging import pngs_base64
+
+    onnx_generator = load_generators(ROOT / "artifacts", threads=1)["cvae"]
+    torch.set_num_threads(1)
+    torch_generator, _ = load_generator(checkpoint)
+    z = torch.randn(5, onnx_generator.latent_dim)
+
+    def torch_call() -> None:
+        with torch.no_grad():
+            pngs_base64(torch_generator(torch.full((5,), 3), z)[:, 0].numpy())
+
+    return {"onnx_ms": median_ms(lambda: pngs_base64(onnx_generator.generate(3, 5, 1)), repeats),
+            "torch_ms": median_ms(torch_call, repeats)}
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def workers(master: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def wrk(url: str, seconds: int, connections: int) -> dict:
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+
+    def latency(pct: str) -> float:
+        value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"p50_ms": latency("50"), "p99_ms": latency("99"),
+            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "errors": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+
+
+def serve(name: str, command: list[str], env: dict, port: int, seconds: int, rounds: int) -> dict:
+    """Cold start, worker RSS, and wrk load on the API and the page, for one server."""
+    base = f"http://127.0.0.1:{port}"
+    start = time.perf_counter()
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(base + API, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.perf_counter() - start > 120:
+                    raise SystemExit(f"bench: {name} server did not start")
+                time.sleep(0.01)
+        cold = time.perf_counter() - start
+        time.sleep(1.0)
+        rss_start = max(rss_mb(pid) for pid in workers(server.pid))
+        runs = {"api": [wrk(base + API, seconds, 16) for _ in range(rounds)],
+                "page": [wrk(base + PAGE, seconds, 16) for _ in range(rounds)]}
+        served = sum(r["requests"] for rs in runs.values() for r in rs)
+        while served < 10_000:
+            served += wrk(base + API, seconds, 16)["requests"]
+        rss_end = max(rss_mb(pid) for pid in workers(server.pid))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    summary = {route: {key: statistics.median(r[key] for r in rs) for key in ("p50_ms", "p99_ms", "rps")}
+               | {"errors": sum(r["errors"] for r in rs)} for route, rs in runs.items()}
+    return {"cold_start_s": cold, "rss_start_mb": rss_start, "rss_end_mb": rss_end, "requests": served,
+            **summary}
+
+
+def du_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 2**20
+
+
+def data_path(data_dir: Path, rounds: int) -> dict:
+    """One epoch of shuffled batches: whole-dataset tensor vs DataLoader over ToTensor, and a CVAE epoch."""
+    import torch
+    from torchvision import datasets, transforms
+
+    from training.data import DeviceDataset
+    from training.mnist import load_split
+    from training.precision import Precision
+    from training.train import RECIPES, parse_args, resolve_defaults
+
+    images, labels = load_split(data_dir, "train")
+    data = DeviceDataset.from_arrays(images, labels, torch.device("cpu"))
+    tensor_s = statistics.median(timed(lambda e=e: sum(1 for _ in data.batches(128, e, 0))) for e in range(rounds))
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+            with gzip.open(data_dir / f"{name}.gz") as src, open(raw / name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        dataset = datasets.MNIST(tmp, train=True, transform=transforms.ToTensor(), download=False)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=128, shuffle=True, drop_last=True)
+        loader_s = statistics.median(timed(lambda: sum(1 for _ in loader)) for _ in range(rounds))
+    args = parse_args(["--model", "cvae"])
+    resolve_defaults(args, None, Path("."))
+    recipe = RECIPES["cvae"].Recipe(args, torch.device("cpu"), lambda m: m, Precision(torch.device("cpu")))
+    steps = data.steps_per_epoch(128)
+    epoch_s = timed(lambda: [recipe.train_step(x, y, 20.0) for x, y in data.batches(128, 0, 0)])
+    return {"tensor_s": tensor_s, "dataloader_s": loader_s, "train_epoch_s": epoch_s, "steps": steps}
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
+    """(measure, product, torch baseline, ratio, target) for the table."""
+    o, t, floor, d = r["onnx_server"], r["torch_server"], r["compute_floor"], r["data_path"]
+    ok = lambda good: "met" if good else "MISSED"  # noqa: E731
+    return [
+        ("compute: 5 images + PNG, in-process (median ms)", f"{floor['onnx_ms']:.3f}", f"{floor['torch_ms']:.3f}",
+         f"{floor['torch_ms'] / floor['onnx_ms']:.1f}x", ""),
+        ("API p50 / p99 ms", f"{o['api']['p50_ms']:.2f} / {o['api']['p99_ms']:.2f}",
+         f"{t['api']['p50_ms']:.2f} / {t['api']['p99_ms']:.2f}", "",
+         f"p50 <= 2x compute floor under load: {ok(o['api']['p50_ms'] <= 2 * floor['onnx_ms'])}"),
+        ("API requests/s (2 workers, 16 connections)", f"{o['api']['rps']:.0f}", f"{t['api']['rps']:.0f}",
+         f"{o['api']['rps'] / t['api']['rps']:.1f}x", f">= 1000: {ok(o['api']['rps'] >= 1000)}"),
+        ("page p50 / p99 ms", f"{o['page']['p50_ms']:.2f} / {o['page']['p99_ms']:.2f}",
+         f"{t['page']['p50_ms']:.2f} / {t['page']['p99_ms']:.2f}", "", ""),
+        ("page requests/s", f"{o['page']['rps']:.0f}", f"{t['page']['rps']:.0f}",
+         f"{o['page']['rps'] / t['page']['rps']:.1f}x", ""),
+        ("non-2xx responses", str(o["api"]["errors"] + o["page"]["errors"]),
+         str(t["api"]["errors"] + t["page"]["errors"]), "", ""),
+        ("worker RSS after start (MB)", f"{o['rss_start_mb']:.0f}", f"{t['rss_start_mb']:.0f}",
+         f"{t['rss_start_mb'] / o['rss_start_mb']:.1f}x", f"<= 1/7: {ok(t['rss_start_mb'] >= 7 * o['rss_start_mb'])}"),
+        ("worker RSS after >= 10,000 requests (MB)", f"{o['rss_end_mb']:.0f} ({o['requests']} req)",
+         f"{t['rss_end_mb']:.0f} ({t['requests']} req)", f"{t['rss_end_mb'] / o['rss_end_mb']:.1f}x",
+         f"<= 1/7: {ok(t['rss_end_mb'] >= 7 * o['rss_end_mb'])}"),
+        ("cold start to first /api/v1/generate (s)", f"{o['cold_start_s']:.2f}", f"{t['cold_start_s']:.2f}",
+         f"{t['cold_start_s'] / o['cold_start_s']:.1f}x", f"<= 1/6: {ok(t['cold_start_s'] >= 6 * o['cold_start_s'])}"),
+        ("install footprint (MB): .venv-serve vs .venv", f"{r['serve_venv_mb']:.0f}", f"{r['train_venv_mb']:.0f}",
+         f"{r['train_venv_mb'] / r['serve_venv_mb']:.1f}x",
+         f"<= 1/30: {ok(r['train_venv_mb'] >= 30 * r['serve_venv_mb'])}"),
+        ("one epoch of batches (s): tensor vs DataLoader", f"{d['tensor_s']:.4f}", f"{d['dataloader_s']:.3f}",
+         f"{d['dataloader_s'] / d['tensor_s']:.0f}x", f">= 10x: {ok(d['dataloader_s'] >= 10 * d['tensor_s'])}"),
+        ("batching share of a CVAE training epoch", f"{100 * d['tensor_s'] / d['train_epoch_s']:.2f}%",
+         f"{100 * d['dataloader_s'] / d['train_epoch_s']:.1f}%", f"epoch {d['train_epoch_s']:.1f} s",
+         f"<= 2%: {ok(d['tensor_s'] <= 0.02 * d['train_epoch_s'])}"),
+    ]
+
+
+def table(results: dict) -> str:
+    lines = ["| measure | onnxruntime server (product) | torch server (seed-style baseline) | ratio | target |",
+             "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", type=Path, default=ROOT / "runs" / "cvae" / "checkpoint.pt",
+                   help="PyTorch weights of the committed CVAE, for the torch baseline")
+    p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "mnist")
+    p.add_argument("--seconds", type=int, default=5, help="length of one wrk run")
+    p.add_argument("--rounds", type=int, default=3, help="wrk runs per route and server (medians are reported)")
+    p.add_argument("--calls", type=int, default=1000, help="calls per compute-floor measurement")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    args = p.parse_args(argv)
+    for need, hint in ((args.checkpoint, "run make train"), (SERVE_BIN / "gunicorn", "run make serve once"),
+                       (Path(shutil.which("wrk") or "/nonexistent"), "apt-get install wrk")):
+        if not need.exists():
+            print(f"error: {need} is missing ({hint})", file=sys.stderr)
+            return 2
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_CHECKPOINT": str(args.checkpoint)}
+    gunicorn = ["--workers", "2", "--bind"]
+    results = {
+        "machine": f"{os.cpu_count()} CPU cores",
+        "compute_floor": compute_floor(args.checkpoint, args.calls),
+        "onnx_server": serve("onnxruntime", [str(SERVE_BIN / "gunicorn"), *gunicorn, "127.0.0.1:8701",
+                                             "webapp:create_app()"], env, 8701, args.seconds, args.rounds),
+        "torch_server": serve("torch", [str(TRAIN_BIN / "gunicorn"), "--config", str(ROOT / "bench" / "empty.conf.py"),
+                                        *gunicorn, "127.0.0.1:8702", "bench.torch_server:create_app()"],
+                              env, 8702, args.seconds, args.rounds),
+        "serve_venv_mb": du_mb(ROOT / ".venv-serve"),
+        "train_venv_mb": du_mb(TRAIN_BIN.parent),
+        "data_path": data_path(args.data_dir, args.rounds),
+    }
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

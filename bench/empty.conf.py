@@ -1,0 +1,1 @@
+"""The torch baseline runs with gunicorn defaults, not the product's gunicorn.conf.py."""

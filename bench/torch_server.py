@@ -1,0 +1,41 @@
+"""Benchmark baseline only, not part of the product: the seed apps' way of serving,
+Flask with torch in the web process running the same trained decoder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from flask import Flask, jsonify, render_template_string, request
+
+from export.onnx_export import load_generator
+from webapp.imaging import pngs_base64
+
+PAGE = """<!doctype html><title>digit {{ digit }}</title>
+{% for png in images %}<img src="data:image/png;base64,{{ png }}" alt="digit {{ digit }}">{% endfor %}"""
+
+
+def create_app() -> Flask:
+    torch.set_num_threads(1)  # one thread per worker, as the onnxruntime server
+    generator, state = load_generator(Path(os.environ.get("BENCH_CHECKPOINT", "runs/cvae/checkpoint.pt")))
+    latent_dim = int(state["config"]["latent_dim"])
+    app = Flask(__name__)
+
+    def generate() -> tuple[int, int, list[str]]:
+        digit, seed = int(request.args["digit"]), int(request.args.get("seed", 0))
+        z = torch.randn(5, latent_dim, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            images = generator(torch.full((5,), digit), z)[:, 0].numpy()
+        return digit, seed, pngs_base64(images)
+
+    @app.get("/api/v1/generate")
+    def api():
+        digit, seed, images = generate()
+        return jsonify(digit=digit, seed=seed, images=images)
+
+    @app.get("/")
+    def page():
+        digit, _, images = generate()
+        return render_template_string(PAGE, digit=digit, images=images)
+
+    return app
