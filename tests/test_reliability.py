@@ -101,9 +101,9 @@ def test_parameter_soup_never_5xx(client, route, pairs):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(route=st.sampled_from(ROUTES), raw=st.text(max_size=300))
+@given(route=st.sampled_from(ROUTES), raw=st.text(st.characters(exclude_categories=("Cs",)), max_size=300))
 def test_raw_query_strings_never_5xx(client, route, raw):
-    assert_documented(client.get(route, query_string=raw.encode("utf-8", "surrogatepass")), route)
+    assert_documented(client.get(route, query_string=raw), route)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -126,10 +126,10 @@ def test_server_does_not_need_to_write_its_artifacts(tmp_path):
 
 # --- faults -----------------------------------------------------------------------------------------
 
-def tiny_run(mnist: Path, run_dir: Path, *extra: str) -> list[str]:
+def tiny_run(mnist: Path, run_dir: Path, *extra: str, epochs: int = 4) -> list[str]:
     return [sys.executable, "-m", "training", "--data-dir", str(mnist), "--limit", "1024", "--batch-size", "32",
-            "--width", "8", "--latent-dim", "4", "--epochs", "4", "--device", "cpu", "--run-dir", str(run_dir),
-            *extra]
+            "--width", "8", "--latent-dim", "4", "--epochs", str(epochs), "--device", "cpu",
+            "--run-dir", str(run_dir), *extra]
 
 
 def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -161,7 +161,7 @@ def test_sigkill_during_training_then_resume_loses_at_most_one_epoch(mnist, tmp_
 
 def test_export_killed_mid_write_leaves_the_previous_artifact(mnist, tmp_path):
     run_dir = tmp_path / "run"
-    subprocess.run(tiny_run(mnist, run_dir)[:-2] + ["1", "--run-dir", str(run_dir)], cwd=ROOT, check=True,
+    subprocess.run(tiny_run(mnist, run_dir, epochs=1), cwd=ROOT, check=True,
                    capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     out = tmp_path / "artifacts" / "cvae_decoder.onnx"
     out.parent.mkdir()

@@ -190,7 +190,7 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
     if state is not None:
         recipe.load_state_dict(state["recipe"])
         start_epoch, train_seconds = state["epoch"], state["train_seconds"]
-        meta["command"] = state["meta"]["command"]
+        meta["command"] = f"{state['meta']['command']}\n{args.command}"  # how it was really made
         if state.get("scaler"):
             precision.scaler.load_state_dict(state["scaler"])
         if len(state["rng"]) == ctx.world:  # else keep the fresh per-rank seeds: ranks must not share noise
