@@ -12,7 +12,7 @@ from training.precision import Precision
 from training.prior import MixturePrior
 
 DEFAULTS = {"epochs": 40, "batch_size": 128, "lr": 1e-3, "latent_dim": 16, "width": 64,
-            "beta": 1.0, "kl_warmup": 10.0, "prior_components": 8}
+            "beta": 0.1, "kl_warmup": 10.0, "prior_components": 8}
 
 
 class Decoder(nn.Module):
@@ -118,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cvae")
     group.add_argument("--kl-warmup", type=float,
                        help="epochs over which the KL weight rises linearly from 0 to --beta (default 10)")
-    group.add_argument("--beta", type=float, help="final KL weight (default 1); below 1 gives sharper digits, "
+    group.add_argument("--beta", type=float, help="final KL weight (default 0.1); below 1 gives sharper digits, "
                                                   "the fitted prior keeps samples on-manifold")
     group.add_argument("--prior-components", type=int,
                        help="Gaussian components per digit in the fitted sampling prior (default 8)")
