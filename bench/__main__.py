@@ -137,7 +137,8 @@ def data_path(data_dir: Path, rounds: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "MNIST" / "raw"
         raw.mkdir(parents=True)
-        for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                     "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
             with gzip.open(data_dir / f"{name}.gz") as src, open(raw / name, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         dataset = datasets.MNIST(tmp, train=True, transform=transforms.ToTensor(), download=False)

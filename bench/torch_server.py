@@ -17,13 +17,12 @@ PAGE = """<!doctype html><title>digit {{ digit }}</title>
 
 def create_app() -> Flask:
     torch.set_num_threads(1)  # one thread per worker, as the onnxruntime server
-    generator, state = load_generator(Path(os.environ.get("BENCH_CHECKPOINT", "runs/cvae/checkpoint.pt")))
-    latent_dim = int(state["config"]["latent_dim"])
+    generator, _ = load_generator(Path(os.environ.get("BENCH_CHECKPOINT", "runs/cvae/checkpoint.pt")))
     app = Flask(__name__)
 
     def generate() -> tuple[int, int, list[str]]:
         digit, seed = int(request.args["digit"]), int(request.args.get("seed", 0))
-        z = torch.randn(5, latent_dim, generator=torch.Generator().manual_seed(seed))
+        z = torch.randn(5, generator.noise_dim, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
             images = generator(torch.full((5,), digit), z)[:, 0].numpy()
         return digit, seed, pngs_base64(images)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from evaluate.metrics import Reference, generate, score
-from training.cli import command_line
+from training.cli import command_line, fail
 from training.files import atomic_path
 from training.grid import save_grid
 from training.mnist import DataError, load_split
@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         train, _ = load_split(args.data_dir, "train")
         test, test_labels = load_split(args.data_dir, "test")
     except (DataError, ModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     ref = Reference.build(judge_session, train / 255.0, test / 255.0, test_labels)
     results = {}
     for model, generator in generators.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from export.onnx_export import ARTIFACT_NAMES, ExportError, export, load_generator
 from training.checkpoint import CheckpointError
-from training.cli import command_line
+from training.cli import command_line, fail
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,12 +27,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ExportError(f"{ckpt}: holds a {model}, not a {args.model}; nothing written")
         out = args.out or Path("artifacts") / ARTIFACT_NAMES[model]
         max_diff = export(generator, state, out, args.seed, command_line("export", argv))
-    except (ExportError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+    except (ExportError, CheckpointError, OSError) as exc:
+        return fail(exc, 1)
     print(f"wrote {out} (max abs diff vs PyTorch {max_diff:.2e})")
     return 0
 

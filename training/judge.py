@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from training import checkpoint
-from training.cli import command_line
+from training.cli import command_line, fail
 from training.data import DeviceDataset
 from training.distributed import resolve_device
 from training.files import atomic_path
@@ -138,12 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                     "train_seconds": f"{seconds:.0f}", "train_device": device.type,
                     "train_command": command_line("training.judge", argv)}
         export(model.cpu(), args.out, metadata)
-    except (ValueError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+    except (ValueError, DataError, OSError) as exc:
+        return fail(exc, 2)
     print(f"wrote {args.out}")
     return 0
 

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from training import cgan, checkpoint, cvae, distributed
-from training.cli import command_line
+from training.cli import command_line, fail
 from training.data import DeviceDataset
 from training.mnist import DataError, load_split
 from training.files import atomic_path
@@ -138,6 +138,8 @@ def open_run(args: argparse.Namespace, ctx: distributed.Context) -> dict | None:
         raise checkpoint.CheckpointError(
             f"{ckpt_path} exists: pass --resume to continue it, or choose another --run-dir")
     resolve_defaults(args, state and state["config"], ckpt_path)
+    if ctx.is_main:
+        args.run_dir.mkdir(parents=True, exist_ok=True)  # fail now, not after the first epoch
     return state
 
 
@@ -164,7 +166,6 @@ def write_epoch(recipe, args: argparse.Namespace, meta: dict, state: dict, sampl
     generator.train()
     epoch, config = state["epoch"], config_of(args)
     meta = {**meta, "epochs": epoch, "train_seconds": round(state["train_seconds"], 1)}
-    args.run_dir.mkdir(parents=True, exist_ok=True)
     with open(args.run_dir / "metrics.jsonl", "a") as f:  # first: resume trims lines past the checkpoint
         f.write(json.dumps(state["metrics"]) + "\n")
     checkpoint.save({**state, "recipe": recipe.state_dict(), "config": config, "meta": meta},
@@ -226,16 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ctx = distributed.setup(args.device)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     try:
         train(args, ctx)
-    except (DataError, checkpoint.CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+    except (DataError, checkpoint.CheckpointError, OSError) as exc:
+        return fail(exc, 2)
     finally:
         ctx.close()
     return 0
