@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT
-from training import checkpoint
 from tests.test_serve_process import serve_env, serve_python  # noqa: F401  (fixture)
 from tests.webapp_helpers import decode_png, free_port, wait_for
+from training import checkpoint
 from webapp import create_app
 
 ROUTES = ["/", "/api/v1/generate", "/api/v1/generate.png", "/api/v1/models", "/healthz", "/static/style.css"]

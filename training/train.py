@@ -22,9 +22,9 @@ from tqdm import tqdm
 from training import cgan, checkpoint, cvae, distributed
 from training.cli import command_line, fail
 from training.data import DeviceDataset
-from training.mnist import DataError, load_split
 from training.files import atomic_path
 from training.grid import save_grid
+from training.mnist import DataError, load_split
 from training.precision import Precision
 
 RECIPES = {"cvae": cvae, "cgan": cgan}

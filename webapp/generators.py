@@ -5,10 +5,9 @@ The contract is read from each file (input names and types, ``latent_dim`` and
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import re
 
 import numpy as np
 import onnxruntime as ort
