@@ -38,7 +38,7 @@ evaluate: $(SERVE_VENV)/.installed
 
 # Needs wrk (apt-get install wrk) and runs/cvae/checkpoint.pt for the torch baseline.
 bench: $(VENV)/.installed $(SERVE_VENV)/.installed
-	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench --model $(MODEL)
 
 serve: $(SERVE_VENV)/.installed
 	$(SERVE_VENV)/bin/flask --app webapp run --host $(HOST) --port $(PORT)
