@@ -36,7 +36,7 @@ judge: $(VENV)/.installed
 evaluate: $(SERVE_VENV)/.installed
 	$(SERVE_VENV)/bin/python -m evaluate --data-dir $(DATA_DIR)
 
-# Needs wrk (apt-get install wrk) and runs/cvae/checkpoint.pt for the torch baseline.
+# Needs wrk (apt-get install wrk) and runs/$(MODEL)/checkpoint.pt for the torch baseline.
 bench: $(VENV)/.installed $(SERVE_VENV)/.installed
 	$(VENV)/bin/python -m bench --model $(MODEL)
 

@@ -6,8 +6,7 @@ threads' locks and hang at exit. The model files are still checked before any wo
 starts, in a short-lived child, so a bad file stops start-up with the app's one line:
 left to the workers, each prints it and gunicorn 27 adds a traceback when two fail at
 once. The fork-safe libraries are imported here, in the master, so the check and every
-worker inherit them instead of importing them again: that cuts the cold start by a
-third (bench/).
+worker inherit them instead of importing them again (cold start: README, Benchmarks).
 """
 import os
 import traceback
@@ -21,7 +20,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 preload_app = False
 
 
-def on_starting(server):
+def on_starting(server: object) -> None:
+    """Build the app once in a child: a bad model file stops gunicorn before any worker starts."""
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -37,5 +37,6 @@ def on_starting(server):
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(os.waitstatus_to_exitcode(status))
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(code if code > 0 else 1)  # negative: the check was killed by a signal

@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_BIN = ROOT / ".venv-serve" / "bin"
@@ -26,14 +27,9 @@ TRAIN_BIN = Path(sys.executable).parent
 ROUTES = {"api_one": ("/api/v1/generate", 1), "api": ("/api/v1/generate", 16), "page": ("/", 16)}  # path, connections
 
 
-def median_ms(fn, repeats: int) -> float:
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
     fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return statistics.median(timed(fn) * 1000 for _ in range(repeats))
 
 
 def compute_floor(model: str, checkpoint: Path, repeats: int) -> dict:
@@ -45,7 +41,6 @@ def compute_floor(model: str, checkpoint: Path, repeats: int) -> dict:
     from webapp.imaging import pngs_base64
 
     onnx_generator = load_generators(ROOT / "artifacts", threads=1)[model]
-    torch.set_num_threads(1)
     torch_generator, _ = load_generator(checkpoint)
     z = torch.randn(5, onnx_generator.latent_dim)
 
@@ -53,8 +48,13 @@ def compute_floor(model: str, checkpoint: Path, repeats: int) -> dict:
         with torch.no_grad():
             pngs_base64(torch_generator(torch.full((5,), 3), z)[:, 0].numpy())
 
-    return {"onnx_ms": median_ms(lambda: pngs_base64(onnx_generator.generate(3, 5, 1)), repeats),
-            "torch_ms": median_ms(torch_call, repeats)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread, as each serving worker; training (data_path) gets them all back
+    try:
+        return {"onnx_ms": median_ms(lambda: pngs_base64(onnx_generator.generate(3, 5, 1)), repeats),
+                "torch_ms": median_ms(torch_call, repeats)}
+    finally:
+        torch.set_num_threads(threads)
 
 
 def rss_mb(pid: int) -> float:
@@ -62,9 +62,12 @@ def rss_mb(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
 
 
-def workers(master: int) -> list[int]:
+def worker_rss_mb(master: int) -> float:
+    """The largest RSS among the gunicorn master's workers."""
     out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
-    return [int(pid) for pid in out.split()]
+    if not out.split():
+        raise SystemExit(f"bench: server {master} has no workers left")
+    return max(rss_mb(int(pid)) for pid in out.split())
 
 
 def wrk(url: str, seconds: int, connections: int) -> dict:
@@ -75,48 +78,69 @@ def wrk(url: str, seconds: int, connections: int) -> dict:
         value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
         return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)", out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)  # connect, read, write, timeout counts
     return {"p50_ms": latency("50"), "p99_ms": latency("99"),
             "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
             "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-            "errors": int(errors.group(1)) if errors else 0,
-            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+            "errors": (int(non_2xx.group(1)) if non_2xx else 0)
+            + (sum(map(int, re.findall(r"\d+", socket_errors.group(1)))) if socket_errors else 0)}
+
+
+def start_server(name: str, command: list[str], env: dict, url: str) -> tuple[subprocess.Popen, float]:
+    """Start a server; return it and the seconds from process start to its first 200 on ``url``."""
+    begin = time.perf_counter()
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return server, time.perf_counter() - begin
+        except OSError:
+            if server.poll() is not None or time.perf_counter() - begin > 120:
+                stop(server)
+                raise SystemExit(f"bench: {name} server did not start")
+            time.sleep(0.01)
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def serve(name: str, command: list[str], env: dict, port: int, model: str, seconds: int, rounds: int) -> dict:
-    """Cold start, worker RSS, latency with one connection (no queueing), and wrk load with 16
-    connections on the API and the page, for one server."""
+    """Cold start (median of ``rounds`` + 1 starts), worker RSS, latency with one connection (no
+    queueing), and wrk load with 16 connections on the API and the page, for one server."""
     base = f"http://127.0.0.1:{port}"
     urls = {route: f"{base}{path}?digit=3&seed=1&model={model}" for route, (path, _) in ROUTES.items()}
-    start = time.perf_counter()
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    colds = []
+    for _ in range(rounds):
+        server, cold = start_server(name, command, env, urls["api"])
+        stop(server)
+        colds.append(cold)
+    server, cold = start_server(name, command, env, urls["api"])
+    colds.append(cold)
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(urls["api"], timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.perf_counter() - start > 120:
-                    raise SystemExit(f"bench: {name} server did not start")
-                time.sleep(0.01)
-        cold = time.perf_counter() - start
         time.sleep(1.0)
-        rss_start = max(rss_mb(pid) for pid in workers(server.pid))
+        rss_start = worker_rss_mb(server.pid)
         runs = {route: [wrk(urls[route], seconds, connections) for _ in range(rounds)]
                 for route, (_, connections) in ROUTES.items()}
-        served = sum(r["requests"] for rs in runs.values() for r in rs)
-        while served < 10_000:
-            served += wrk(urls["api"], seconds, 16)["requests"]
-        rss_end = max(rss_mb(pid) for pid in workers(server.pid))
+        runs["load"] = []
+        # Issue 6: the benchmark runs a 20,000-request version of the test suite's 5,000-request load test.
+        while sum(r["requests"] for rs in runs.values() for r in rs) < 20_000:
+            runs["load"].append(wrk(urls["api"], seconds, 16))
+        rss_end = worker_rss_mb(server.pid)
     finally:
-        server.terminate()
-        server.wait(timeout=60)
-    summary = {route: {key: statistics.median(r[key] for r in rs) for key in ("p50_ms", "p99_ms", "rps")}
-               | {"errors": sum(r["errors"] for r in rs)} for route, rs in runs.items()}
-    return {"cold_start_s": cold, "rss_start_mb": rss_start, "rss_end_mb": rss_end, "requests": served,
-            **summary}
+        stop(server)
+    summary = {route: {key: statistics.median(r[key] for r in runs[route]) for key in ("p50_ms", "p99_ms", "rps")}
+               for route in ROUTES}
+    return {"cold_start_s": statistics.median(colds), "rss_start_mb": rss_start, "rss_end_mb": rss_end,
+            "requests": sum(r["requests"] for rs in runs.values() for r in rs),
+            "errors": sum(r["errors"] for rs in runs.values() for r in rs), **summary}
 
 
 def du_mb(path: Path) -> float:
@@ -154,7 +178,7 @@ def data_path(data_dir: Path, rounds: int) -> dict:
     return {"tensor_s": tensor_s, "dataloader_s": loader_s, "train_epoch_s": epoch_s, "steps": steps}
 
 
-def timed(fn) -> float:
+def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -179,14 +203,13 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
          f"{t['page']['p50_ms']:.2f} / {t['page']['p99_ms']:.2f}", "", ""),
         ("page requests/s", f"{o['page']['rps']:.0f}", f"{t['page']['rps']:.0f}",
          f"{o['page']['rps'] / t['page']['rps']:.1f}x", ""),
-        ("non-2xx responses", str(sum(o[k]["errors"] for k in ROUTES)), str(sum(t[k]["errors"] for k in ROUTES)),
-         "", ""),
+        ("non-2xx responses and socket errors, all runs", str(o["errors"]), str(t["errors"]), "", ""),
         ("worker RSS after start (MB)", f"{o['rss_start_mb']:.0f}", f"{t['rss_start_mb']:.0f}",
          f"{t['rss_start_mb'] / o['rss_start_mb']:.1f}x", f"<= 1/7: {ok(t['rss_start_mb'] >= 7 * o['rss_start_mb'])}"),
-        ("worker RSS after >= 10,000 requests (MB)", f"{o['rss_end_mb']:.0f} ({o['requests']} req)",
+        ("worker RSS after >= 20,000 requests (MB)", f"{o['rss_end_mb']:.0f} ({o['requests']} req)",
          f"{t['rss_end_mb']:.0f} ({t['requests']} req)", f"{t['rss_end_mb'] / o['rss_end_mb']:.1f}x",
          f"<= 1/7: {ok(t['rss_end_mb'] >= 7 * o['rss_end_mb'])}"),
-        ("cold start to first /api/v1/generate (s)", f"{o['cold_start_s']:.2f}", f"{t['cold_start_s']:.2f}",
+        ("cold start to first /api/v1/generate (s, median)", f"{o['cold_start_s']:.2f}", f"{t['cold_start_s']:.2f}",
          f"{t['cold_start_s'] / o['cold_start_s']:.1f}x", f"<= 1/6: {ok(t['cold_start_s'] >= 6 * o['cold_start_s'])}"),
         ("install footprint (MB): .venv-serve vs .venv", f"{r['serve_venv_mb']:.0f}", f"{r['train_venv_mb']:.0f}",
          f"{r['train_venv_mb'] / r['serve_venv_mb']:.1f}x",
@@ -213,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="PyTorch weights of that generator, for the torch baseline (default runs/<model>/checkpoint.pt)")
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "mnist")
     p.add_argument("--seconds", type=int, default=5, help="length of one wrk run")
-    p.add_argument("--rounds", type=int, default=3, help="wrk runs per route and server (medians are reported)")
+    p.add_argument("--rounds", type=int, default=3, help="wrk runs per route and server, and cold starts (medians are reported)")
     p.add_argument("--calls", type=int, default=1000, help="calls per compute-floor measurement")
     p.add_argument("--out", type=Path, help="default bench/results_<model>.json")
     args = p.parse_args(argv)

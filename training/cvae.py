@@ -26,7 +26,7 @@ class Decoder(nn.Module):
         self.prior = MixturePrior(latent_dim, components)
         self.embed = nn.Embedding(10, 32)
         self.fc = nn.Sequential(nn.Linear(latent_dim + 32, 2 * width * 7 * 7), nn.ReLU())
-        self.up = nn.Sequential(  # no feature maps at 28x28: they made serving 6x slower (README, Benchmarks)
+        self.up = nn.Sequential(  # no 28x28 feature maps: they made it 6x slower to run (README, Benchmarks)
             nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.ReLU(),        # 7 -> 14
             nn.Conv2d(width, width, 3, 1, 1), nn.ReLU(),
             nn.ConvTranspose2d(width, 1, 4, 2, 1))                           # 14 -> 28, straight to one channel
