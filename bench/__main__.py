@@ -40,6 +40,10 @@ def compute_floor(model: str, checkpoint: Path, repeats: int) -> dict:
     from webapp.generators import load_generators
     from webapp.imaging import pngs_base64
 
+    threads = torch.get_num_threads()
+    # One thread, as each serving worker, set before torch runs anything: a second OpenMP thread
+    # would keep spinning and slow the onnxruntime calls. Training (data_path) gets them back.
+    torch.set_num_threads(1)
     onnx_generator = load_generators(ROOT / "artifacts", threads=1)[model]
     torch_generator, _ = load_generator(checkpoint)
     z = torch.randn(5, onnx_generator.latent_dim)
@@ -48,8 +52,6 @@ def compute_floor(model: str, checkpoint: Path, repeats: int) -> dict:
         with torch.no_grad():
             pngs_base64(torch_generator(torch.full((5,), 3), z)[:, 0].numpy())
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread, as each serving worker; training (data_path) gets them all back
     try:
         return {"onnx_ms": median_ms(lambda: pngs_base64(onnx_generator.generate(3, 5, 1)), repeats),
                 "torch_ms": median_ms(torch_call, repeats)}
