@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: train export judge evaluate bench serve serve-prod test clean-venvs
+.PHONY: train export judge evaluate bench serve serve-prod test system-packages clean-venvs
 
 $(VENV)/.installed: requirements-train.txt requirements-serve.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,11 @@ serve: $(SERVE_VENV)/.installed
 serve-prod: $(SERVE_VENV)/.installed
 	$(SERVE_VENV)/bin/gunicorn --config gunicorn.conf.py --workers $(WORKERS) --bind $(HOST):$(PORT) 'webapp:create_app()'
 
-test: $(VENV)/.installed $(SERVE_VENV)/.installed
+# Chromium and nginx from Debian: installed when missing (root or passwordless sudo), else one line saying how.
+system-packages:
+	bash tools/system-packages.sh
+
+test: system-packages $(VENV)/.installed $(SERVE_VENV)/.installed
 	$(VENV)/bin/python -m pytest -q
 
 clean-venvs:

@@ -26,7 +26,7 @@ def base_url():
 
 @pytest.fixture(scope="module")
 def browser():
-    assert shutil.which(CHROMIUM), "Chromium is missing: .ci/run installs Debian's chromium"
+    assert shutil.which(CHROMIUM), "Chromium is missing: make test installs it (tools/system-packages.sh)"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         yield browser

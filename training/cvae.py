@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.conditioning import ClassShift
 from training.precision import Precision
 from training.prior import MixturePrior
 
-DEFAULTS = {"epochs": 120, "batch_size": 128, "lr": 1e-3, "latent_dim": 16, "width": 32,
-            "beta": 0.1, "kl_warmup": 10.0, "prior_components": 8}
+DEFAULTS = {"epochs": 30, "batch_size": 128, "lr": 1e-3, "latent_dim": 16, "width": 32,
+            "beta": 0.1, "kl_warmup": 2.0, "prior_components": 8}
 
 
 class Decoder(nn.Module):
@@ -26,14 +27,15 @@ class Decoder(nn.Module):
         self.prior = MixturePrior(latent_dim, components)
         self.embed = nn.Embedding(10, 32)
         self.fc = nn.Sequential(nn.Linear(latent_dim + 32, 2 * width * 7 * 7), nn.ReLU())
-        self.up = nn.Sequential(  # no 28x28 feature maps: they made it 6x slower to run (README, Benchmarks)
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.ReLU(),        # 7 -> 14
-            nn.Conv2d(width, width, 3, 1, 1), nn.ReLU(),
+        self.up = nn.ConvTranspose2d(2 * width, width, 4, 2, 1)                 # 7 -> 14
+        self.shift = ClassShift(width)                                          # the digit again, at 14x14
+        self.out = nn.Sequential(  # no 28x28 feature maps: they made it 6x slower to run (README, Benchmarks)
+            nn.ReLU(), nn.Conv2d(width, width, 3, 1, 1), nn.ReLU(),
             nn.ConvTranspose2d(width, 1, 4, 2, 1))                           # 14 -> 28, straight to one channel
 
     def logits(self, digit: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(torch.cat([z, self.embed(digit)], dim=1))
-        return self.up(h.view(-1, 2 * self.width, 7, 7))
+        return self.out(self.shift(self.up(h.view(-1, 2 * self.width, 7, 7)), digit))
 
     def forward(self, digit: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(digit, self.prior(digit, noise)))
@@ -116,7 +118,7 @@ class Recipe:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cvae")
     group.add_argument("--kl-warmup", type=float,
-                       help="epochs over which the KL weight rises linearly from 0 to --beta (default 10)")
+                       help="epochs over which the KL weight rises linearly from 0 to --beta (default 2)")
     group.add_argument("--beta", type=float, help="final KL weight (default 0.1); below 1 gives sharper digits, "
                                                   "the fitted prior keeps samples on-manifold")
     group.add_argument("--prior-components", type=int,
