@@ -46,13 +46,18 @@ def small(mnist):
 
 # --- reading real files -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind, shape", [("images", (10000, 28, 28)), ("labels", (10000,))])
-def test_read_idx_gz_and_raw_agree(mnist, tmp_path, kind, shape):
-    ndim = len(shape)
+def header_count(path: Path) -> int:
+    """The item count an idx file's header promises (its first dimension), read without the reader under test."""
+    with gzip.open(path, "rb") as f:
+        return int.from_bytes(f.read(8)[4:8], "big")
+
+
+@pytest.mark.parametrize("kind, ndim", [("images", 3), ("labels", 1)])
+def test_read_idx_gz_and_raw_agree(mnist, tmp_path, kind, ndim):
     gz = mnist / f"train-{kind}-idx{ndim}-ubyte.gz"
     from_gz = read_idx(gz)
     from_raw = read_idx(gunzip(gz, tmp_path / gz.stem))
-    assert from_gz.shape == shape and from_gz.dtype == np.uint8
+    assert from_gz.shape == (header_count(gz), 28, 28)[:ndim] and from_gz.dtype == np.uint8
     np.testing.assert_array_equal(from_gz, from_raw)
 
 
@@ -61,13 +66,21 @@ def test_read_idx_real_labels_are_digits(mnist):
     assert set(np.unique(labels).tolist()) == set(range(10))
 
 
-@pytest.mark.parametrize("split", ["train", "test"])
-def test_load_split(mnist, split):
+@pytest.mark.parametrize("split, prefix", [("train", "train"), ("test", "t10k")])
+def test_load_split(mnist, split, prefix):
     images, labels = load_split(mnist, split)
-    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
-    assert labels.shape == (10000,) and labels.dtype == np.int64
+    count = header_count(mnist / f"{prefix}-images-idx3-ubyte.gz")
+    assert images.shape == (count, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (count,) and labels.dtype == np.int64
     assert set(np.unique(labels).tolist()) == set(range(10))
     assert images.max() == 255 and images.min() == 0
+
+
+def test_the_official_test_set_is_whole(mnist):
+    """The point here is the count: FID and every quality number are measured on all 10,000 test digits."""
+    images, labels = load_split(mnist, "test")
+    assert images.shape == (10000, 28, 28) and len(labels) == 10000
+    assert np.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
 def test_train_and_test_splits_differ(mnist):
