@@ -29,6 +29,17 @@ def generate(generator: Generator, per_digit: int, seed: int) -> tuple[np.ndarra
     return images[:, 0], digits
 
 
+def real_sample(images: np.ndarray, labels: np.ndarray, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``per_digit`` real digits of each class, drawn without replacement in the layout ``generate`` returns.
+
+    Scored like a generator's samples, they show what a perfect generator would score on every
+    column. Returns the images, their digits and their indices (to leave them out of novelty).
+    """
+    rng = np.random.default_rng(seed)
+    picks = np.concatenate([rng.choice(np.flatnonzero(labels == d), per_digit, replace=False) for d in range(10)])
+    return images[picks], labels[picks], picks
+
+
 def judge(judge_session: ort.InferenceSession, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities [N,10] and penultimate features [N,F] of images [N,28,28] in [0,1]."""
     x = images.astype(np.float32)[:, None]
@@ -89,14 +100,23 @@ class Reference:
 
     @classmethod
     def build(cls, judge_session, train, test, test_labels) -> "Reference":
+        """The test digits are shuffled once (fixed seed): MNIST's test file holds runs of one writer's
+        digits, and groups of five from such runs are less varied than five independent draws."""
+        order = np.random.default_rng(0).permutation(len(test))
+        test, test_labels = test[order], test_labels[order]
         _, train_features = judge(judge_session, train)
         _, test_features = judge(judge_session, test)
         novelty = float(np.median(nearest_distance(test, train)))
         return cls(train, test, test_labels, test_features, fid(train_features, test_features), novelty)
 
 
-def score(images: np.ndarray, digits: np.ndarray, judge_session, ref: Reference) -> dict:
-    """Every number of the quality table for one generator's samples."""
+def score(images: np.ndarray, digits: np.ndarray, judge_session, ref: Reference,
+          novelty_pool: np.ndarray | None = None) -> dict:
+    """Every number of the quality table for one generator's samples.
+
+    Novelty is measured against ``novelty_pool`` (default: all training digits); real training
+    digits scored as samples pass the training digits without themselves.
+    """
     probs, features = judge(judge_session, images)
     predicted = probs.argmax(1)
     per_digit = {str(d): float((predicted[digits == d] == d).mean()) for d in range(10)}
@@ -108,7 +128,7 @@ def score(images: np.ndarray, digits: np.ndarray, judge_session, ref: Reference)
         diversity.append(pairwise(gen_groups)[:, off].mean() / pairwise(real_groups)[:, off].mean())
         distinct.append(all_distinct(gen_groups))
     generated_fid = fid(features, ref.test_features)
-    novelty = float(np.median(nearest_distance(images, ref.train)))
+    novelty = float(np.median(nearest_distance(images, ref.train if novelty_pool is None else novelty_pool)))
     return {
         "samples": int(len(images)),
         "accuracy": float((predicted == digits).mean()),
