@@ -36,3 +36,19 @@ def test_sampling_follows_the_weights_and_the_spread():
     left = (z[:, 0] < 0).float().mean()
     assert abs(float(left) - 0.75) < 0.02
     assert 0.08 < float(z[z[:, 0] < 0, 1].std()) < 0.16  # cov(mu) + mean(var): 0.1^2 + 0.01
+
+
+def test_style_basis_holds_each_digits_mean_and_the_shared_spread():
+    """Per digit, the mixture's samples have the basis mean; within digits, its scale's square is their covariance."""
+    prior = MixturePrior(latent_dim=3, components=2)
+    g = torch.Generator().manual_seed(1)
+    for d in range(10):
+        mu, var = two_blobs(100 + 20 * d, 400)
+        prior.fit(mu + d, var, torch.full((len(mu),), d))
+    digits = torch.arange(10).repeat_interleave(20000)
+    samples = prior(digits, torch.randn(len(digits), 4, generator=g)).view(10, 20000, 3)
+    means, scale = prior.style_basis()
+    torch.testing.assert_close(means, samples.mean(1), atol=0.05, rtol=0)
+    within = torch.stack([torch.cov(s.T) for s in samples]).mean(0)
+    torch.testing.assert_close(scale @ scale.T, within, atol=0.15, rtol=0.02)
+    torch.testing.assert_close(scale, scale.T)  # symmetric: no axis is favoured, unlike a Cholesky factor

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 from torch.optim.swa_utils import AveragedModel
 
-from training.conditioning import ClassShift
+from training.conditioning import ClassShift, embed, one_hot
 from training.precision import Precision
 
 DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 2e-4, "latent_dim": 64, "width": 32, "ema_decay": 0.999,
@@ -36,8 +36,13 @@ class Generator(nn.Module):
             nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Sigmoid())                      # 28, straight to one channel
 
     def forward(self, digit: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(torch.cat([z, self.embed(digit)], dim=1))
-        return self.out(self.shift(self.up(h.view(-1, 2 * self.width, 7, 7)), digit))
+        return self.styled(one_hot(digit), z)
+
+    def styled(self, label: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The style interface: label weights [N,10] (a blend for morphs) and the noise itself as the
+        style, since z ~ N(0, I) whatever the digit."""
+        h = self.fc(torch.cat([z, embed(self.embed, label)], dim=1))
+        return self.out(self.shift(self.up(h.view(-1, 2 * self.width, 7, 7)), label))
 
 
 class Discriminator(nn.Module):
@@ -69,8 +74,8 @@ def ema_with_warmup(decay: float):
 class Recipe:
     """How the shared training loop trains the CGAN: one D step, then one G step, per batch."""
 
-    name = "cgan"
-    loss_names = ("d_loss", "g_loss", "ms")
+    # spread: mean image distance per unit of noise distance between paired fakes; towards 0 = collapse
+    loss_names = ("d_loss", "g_loss", "spread")
 
     def __init__(self, args: argparse.Namespace, device: torch.device,
                  wrap: Callable[[nn.Module], nn.Module], precision: Precision) -> None:
@@ -97,15 +102,24 @@ class Recipe:
         self.opt_D.zero_grad(set_to_none=True)
         self.precision.step(d_loss, self.opt_D)
 
-        with self.precision.autocast():
-            adversarial = -self.train_D(fake, fake_digit).float().mean()
+        adversarial = self.generator_score(fake, fake_digit)
         image_gap = (fake[:half] - fake[half:]).float().abs().mean(dim=(1, 2, 3))
-        ms = (image_gap / (z[:half] - z[half:]).abs().mean(dim=1)).mean()
-        g_loss = adversarial + self.mode_seeking / (ms + 1e-5)
+        spread = (image_gap / (z[:half] - z[half:]).abs().mean(dim=1)).mean()
+        g_loss = adversarial + self.mode_seeking / (spread + 1e-5)
         self.opt_G.zero_grad(set_to_none=True)
         self.precision.step(g_loss, self.opt_G)
         self.ema.update_parameters(self.G)
-        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "ms": ms.detach()}
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "spread": spread.detach()}
+
+    def generator_score(self, fake: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
+        """G's adversarial loss through the bare, frozen D: D's gradients would only be thrown away, and
+        under DDP all-reduced first; its weights are the same on every rank, so no sync is needed."""
+        self.D.requires_grad_(False)
+        try:
+            with self.precision.autocast():
+                return -self.D(fake, digit).float().mean()
+        finally:
+            self.D.requires_grad_(True)
 
     def end_epoch(self, data) -> None:
         """Nothing to refit: the generator samples from N(0, I) as trained."""

@@ -1,7 +1,8 @@
-"""Label conditioning below the first layer of a generator."""
+"""How generators take the digit: label weights [N,10], embedded at the input and again at 14x14."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -17,5 +18,16 @@ class ClassShift(nn.Module):
         self.table = nn.Embedding(10, channels)
         nn.init.zeros_(self.table.weight)  # starts as the unconditioned layer
 
-    def forward(self, h: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
-        return h + self.table(digit)[:, :, None, None]
+    def forward(self, h: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        return h + embed(self.table, label)[:, :, None, None]
+
+
+def one_hot(digit: torch.Tensor) -> torch.Tensor:
+    """Digits [N] as label weights [N,10]: the form every generator layer takes."""
+    return F.one_hot(digit, 10).to(torch.float32)
+
+
+def embed(table: nn.Embedding, label: torch.Tensor) -> torch.Tensor:
+    """Embedding of label weights [N,10]: a one-hot row gives exactly that digit's vector, a blend
+    of two rows gives the blend of their vectors (a morph from one digit to another)."""
+    return label @ table.weight

@@ -8,12 +8,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.conditioning import ClassShift
+from training.conditioning import ClassShift, embed, one_hot
 from training.precision import Precision
 from training.prior import MixturePrior
 
 DEFAULTS = {"epochs": 30, "batch_size": 128, "lr": 1e-3, "latent_dim": 16, "width": 32,
             "beta": 0.1, "kl_warmup": 2.0, "prior_components": 8}
+
+# Styles are drawn at this fraction of the within-digit spread: measured on a 60,000-digit model,
+# full spread wrote 89% of digits legibly (worst digit 73%), half of it 99.6% with the same
+# consistency of slant and ink (README, One hand, many digits).
+STYLE_TEMPERATURE = 0.5
 
 
 class Decoder(nn.Module):
@@ -33,12 +38,19 @@ class Decoder(nn.Module):
             nn.ReLU(), nn.Conv2d(width, width, 3, 1, 1), nn.ReLU(),
             nn.ConvTranspose2d(width, 1, 4, 2, 1))                           # 14 -> 28, straight to one channel
 
-    def logits(self, digit: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(torch.cat([z, self.embed(digit)], dim=1))
-        return self.out(self.shift(self.up(h.view(-1, 2 * self.width, 7, 7)), digit))
+    def logits(self, label: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli logits of the image for label weights [N,10] and latent codes [N, latent_dim]."""
+        h = self.fc(torch.cat([z, embed(self.embed, label)], dim=1))
+        return self.out(self.shift(self.up(h.view(-1, 2 * self.width, 7, 7)), label))
 
     def forward(self, digit: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits(digit, self.prior(digit, noise)))
+        return torch.sigmoid(self.logits(one_hot(digit), self.prior(digit, noise)))
+
+    def styled(self, label: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """The style interface: code = the label's digit mean + STYLE_TEMPERATURE x the shared
+        within-digit scale @ style, style ~ N(0, I). One style is one offset from every digit's mean."""
+        means, scale = self.prior.style_basis()
+        return torch.sigmoid(self.logits(label, label @ means + STYLE_TEMPERATURE * style @ scale.T))
 
 
 class CVAE(nn.Module):
@@ -61,7 +73,7 @@ class CVAE(nn.Module):
     def forward(self, x: torch.Tensor, digit: torch.Tensor):
         mu, logvar = self.encode(x, digit)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return self.decoder.logits(digit, z), mu, logvar
+        return self.decoder.logits(one_hot(digit), z), mu, logvar
 
     @torch.no_grad()
     def fit_prior(self, images: torch.Tensor, digits: torch.Tensor) -> None:

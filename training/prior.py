@@ -39,6 +39,18 @@ class MixturePrior(nn.Module):
         k = (u.unsqueeze(1) > self.cumulative[digit]).sum(1).clamp(max=self.components - 1)
         return self.mean[digit, k] + (self.scale[digit, k] @ noise[:, 1:].unsqueeze(2)).squeeze(2)
 
+    def style_basis(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each digit's mean [10, D] and one shared within-digit scale [D, D] (the symmetric root of the
+        digits' average covariance), derived from the fitted mixture, nothing stored: the LDA view,
+        where the digit sets the mean and a style is the whitened offset from it, the same for all."""
+        weights = torch.diff(self.cumulative, dim=1, prepend=torch.zeros_like(self.cumulative[:, :1])).double()
+        means, scales = self.mean.double(), self.scale.double()
+        digit_mean = (weights[:, :, None] * means).sum(1)
+        second = (weights[:, :, None, None] * (scales @ scales.transpose(-1, -2) + means[..., None] * means[..., None, :])).sum(1)
+        within = (second - digit_mean[:, :, None] * digit_mean[:, None]).mean(0)
+        values, vectors = torch.linalg.eigh(within)
+        return digit_mean.float(), ((vectors * values.clamp_min(0).sqrt()) @ vectors.T).float()
+
     @torch.no_grad()
     def fit(self, mu: torch.Tensor, var: torch.Tensor, digits: torch.Tensor, seed: int = 0) -> None:
         """Per digit: k-means on the posterior means, then each cluster's cov(mu) + mean(sigma^2)."""

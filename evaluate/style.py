@@ -1,0 +1,45 @@
+"""Handwriting metrics: does one style mean one hand for every digit, and do morphs move smoothly?
+
+Slant and ink mass are the two features of a hand that survive any digit's shape: the
+shear of the ink's second moments and how much ink there is. Consistency compares how much
+they vary inside rows written in one style with how much they vary when the same images are
+shuffled across styles (1.0 = no shared style, 0 = identical style in every digit).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_YS, _XS = np.mgrid[0:28, 0:28].astype(np.float64)
+
+
+def slant_and_ink(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image [N,28,28] in [0,1]: the shear mu11/mu02 around the ink's centre, and the ink mass."""
+    x = images.astype(np.float64)
+    mass = x.sum((1, 2))
+    safe = np.maximum(mass, 1e-9)
+    cx = (x * _XS).sum((1, 2)) / safe
+    cy = (x * _YS).sum((1, 2)) / safe
+    dx, dy = _XS - cx[:, None, None], _YS - cy[:, None, None]
+    mu11, mu02 = (x * dx * dy).sum((1, 2)), (x * dy * dy).sum((1, 2))
+    return mu11 / np.maximum(mu02, 1e-9), mass
+
+
+def consistency(feature: np.ndarray, seed: int = 0) -> float:
+    """feature [rows, digits]: mean within-row std of per-digit z-scores over the same with shuffled columns."""
+    z = (feature - feature.mean(0)) / np.maximum(feature.std(0), 1e-12)
+    rng = np.random.default_rng(seed)
+    shuffled = np.stack([rng.permutation(z[:, j]) for j in range(z.shape[1])], axis=1)
+    return float(z.std(1).mean() / shuffled.std(1).mean())
+
+
+def row_consistency(rows: np.ndarray) -> dict[str, float]:
+    """rows [R, 10, 28, 28]: each row the digits 0-9 written in one style."""
+    slant, ink = slant_and_ink(rows.reshape(-1, 28, 28))
+    shape = rows.shape[:2]
+    return {"style_slant": consistency(slant.reshape(shape)), "style_ink": consistency(ink.reshape(shape))}
+
+
+def morph_smoothness(frames: np.ndarray) -> float:
+    """frames [M, F, 28, 28]: share of morphs whose largest frame-to-frame step is <= 2x their mean step."""
+    steps = np.linalg.norm((frames[:, 1:] - frames[:, :-1]).reshape(len(frames), frames.shape[1] - 1, -1), axis=-1)
+    return float((steps.max(1) <= 2 * steps.mean(1)).mean())
