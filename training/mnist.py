@@ -43,6 +43,22 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an idx file that ``read_idx`` and torchvision read; gzip for ``.gz``.
+
+    The gzip header holds no file name and no time, so the same array gives the same bytes. Level 1:
+    on digits about 9% larger than level 6 and 40% cheaper, and writing is on the generator's clock.
+    """
+    if array.dtype != np.uint8 or array.ndim == 0:
+        raise ValueError(f"idx writer takes a uint8 array of at least one dimension, got {array.dtype} {array.shape}")
+    header = bytes([0, 0, IDX_DTYPE_UINT8, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    with open(path, "wb") as raw:
+        out = gzip.GzipFile(filename="", mode="wb", compresslevel=1, fileobj=raw, mtime=0) if path.suffix == ".gz" else raw
+        with out:
+            out.write(header)
+            out.write(np.ascontiguousarray(array).tobytes())
+
+
 def find_idx(data_dir: Path, split: str, kind: str) -> Path | None:
     """Locate ``{prefix}-{kind}-idx?-ubyte[.gz]`` in the folder or torchvision's layout."""
     ndim = 3 if kind == "images" else 1

@@ -1,0 +1,1 @@
+"""Synthetic MNIST from the committed ONNX generators, torch-free: ``python -m generate``."""

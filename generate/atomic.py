@@ -1,0 +1,44 @@
+"""A whole folder written atomically: a killed run leaves no half dataset under the final name.
+
+Belongs in the shared core package beside ``atomic_path`` (its one-file counterpart).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_folder(target: Path, replace: bool = False) -> Iterator[Path]:
+    """Yield an empty hidden sibling of ``target``; on success it takes ``target``'s name in one rename.
+
+    On any error (or a kill) only the hidden sibling exists; errors remove it. With ``replace`` the
+    old ``target`` is renamed aside first, so readers see the old folder or the new one, never a mix.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)  # mkdtemp's 0700 would hide the dataset from other users
+        if replace:
+            swap(tmp, target)
+        else:
+            tmp.rename(target)  # fails on a non-empty folder that appeared meanwhile: nothing is lost
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def swap(new: Path, target: Path) -> None:
+    """Put ``new`` in place of the existing folder ``target``, restoring the old one if that fails."""
+    aside = new.with_suffix(".old")
+    os.rename(target, aside)
+    try:
+        os.rename(new, target)
+    except OSError:
+        os.rename(aside, target)
+        raise
+    shutil.rmtree(aside)

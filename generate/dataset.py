@@ -1,0 +1,49 @@
+"""One synthetic dataset: sample every digit, write one format and its card, all or nothing."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from generate.atomic import atomic_folder
+from generate.card import CARD_NAME, make_card
+from generate.sampling import latents, render
+from generate.writers import FORMATS
+from training.mnist import DataError
+from webapp.generators import Generator, load_generators
+
+BATCH_SIZE = 256
+
+
+def open_generator(artifacts: Path, name: str, threads: int) -> Generator:
+    """The generator called ``name`` among the checked ``*.onnx`` files of ``artifacts``."""
+    generators = load_generators(artifacts, threads)
+    if name not in generators:
+        raise DataError(f"--model {name!r}: no such generator in {artifacts} (there: {', '.join(sorted(generators))})")
+    return generators[name]
+
+
+def check_target(out: Path, force: bool) -> bool:
+    """Whether ``out`` exists and is to be replaced; refuse anything but an empty folder or a dataset."""
+    if not out.exists():
+        return False
+    if not force:
+        raise DataError(f"{out}: already exists (pass --force to replace it)")
+    if not out.is_dir() or not ((out / CARD_NAME).is_file() or not any(out.iterdir())):
+        raise DataError(f"{out}: not a dataset folder (no {CARD_NAME}), so --force will not replace it")
+    return True
+
+
+def build(generator: Generator, counts: dict[int, int], seed: int, fmt: str, out: Path, *,
+          force: bool = False, batch_size: int = BATCH_SIZE, command: str = "") -> dict:
+    """Write the dataset and its card to ``out`` atomically and return the card."""
+    replace = check_target(out, force)
+    digits, z = latents(counts, generator.latent_dim, seed)
+    with tqdm(total=len(digits), unit="img", desc=f"{generator.name} digits", disable=None) as bar:
+        images = render(generator.session, digits, z, batch_size, bar.update)
+    card = make_card(generator, counts, seed, fmt, command)
+    with atomic_folder(out, replace) as folder:
+        FORMATS[fmt](folder, images, digits)
+        (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
+    return card
