@@ -67,13 +67,18 @@ def augment(x: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
 
-def accuracy(model: Judge, images: np.ndarray, labels: np.ndarray, device: torch.device) -> float:
+def predict(model: Judge, images: np.ndarray, device: torch.device) -> np.ndarray:
+    """The predicted digit of each uint8 image [N,28,28] (per-digit accuracy needs more than the mean)."""
     model.eval()
     with torch.no_grad():
         x = torch.from_numpy(images.copy()).float().div(255).unsqueeze(1).to(device)
         probs = torch.cat([model(chunk)[0] for chunk in x.split(1000)])
     model.train()
-    return float((probs.argmax(1).cpu().numpy() == labels).mean())
+    return probs.argmax(1).cpu().numpy()
+
+
+def accuracy(model: Judge, images: np.ndarray, labels: np.ndarray, device: torch.device) -> float:
+    return float((predict(model, images, device) == labels).mean())
 
 
 def export(model: Judge, out: Path, metadata: dict[str, str]) -> None:
@@ -111,28 +116,44 @@ def fit(model: Judge, data: DeviceDataset, args: argparse.Namespace) -> None:
             bar.set_postfix(loss=f"{loss.item():.4f}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.judge", description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", type=Path, default=Path("data"))
+def train_classifier(images: np.ndarray, labels: np.ndarray, args: argparse.Namespace,
+                     device: torch.device) -> Judge:
+    """The judge's recipe on any labelled uint8 digits: the real training split, or generated ones (CAS)."""
+    torch.manual_seed(args.seed)
+    model = Judge().to(device)
+    fit(model, DeviceDataset.from_arrays(images, labels, device), args)
+    return model
+
+
+def add_recipe_args(p: argparse.ArgumentParser) -> None:
+    """The recipe's flags and defaults, shared with CAS so both classifiers train exactly alike."""
     p.add_argument("--epochs", type=int, default=10, help="default 10 (4,690 steps on all 60,000 digits)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+
+
+def check_recipe(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
+        p.error("--epochs and --batch-size must be at least 1 and --lr positive")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.judge", description=__doc__.split("\n")[0])
+    p.add_argument("--data-dir", type=Path, default=Path("data"))
+    add_recipe_args(p)
     p.add_argument("--checkpoint", type=Path, default=Path("runs/judge/judge.pt"),
                    help="the trained weights are saved here first, so a failed export loses nothing")
     p.add_argument("--out", type=Path, default=Path("artifacts/judge.onnx"))
     args = p.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
-        p.error("--epochs and --batch-size must be at least 1 and --lr positive")
+    check_recipe(p, args)
     try:
         device = resolve_device(args.device)
         train_x, train_y = load_split(args.data_dir, "train")
         test_x, test_y = load_split(args.data_dir, "test")
-        torch.manual_seed(args.seed)
-        model = Judge().to(device)
         start = time.perf_counter()
-        fit(model, DeviceDataset.from_arrays(train_x, train_y, device), args)
+        model = train_classifier(train_x, train_y, args, device)
         seconds = time.perf_counter() - start
         checkpoint.save({"judge": model.state_dict(), "config": config_of(args), "epoch": args.epochs}, args.checkpoint)
         test_accuracy = accuracy(model, test_x, test_y, device)
