@@ -36,6 +36,18 @@ judge: $(VENV)/.installed
 evaluate: $(SERVE_VENV)/.installed
 	$(SERVE_VENV)/bin/python -m evaluate --data-dir $(DATA_DIR)
 
+# Synthetic MNIST in the serve venv (onnxruntime, no torch): make dataset DATASET_ARGS="--format png --out DIR".
+DATASET_ARGS ?=
+CAS_ARGS ?=
+.PHONY: dataset cas
+
+dataset: $(SERVE_VENV)/.installed
+	$(SERVE_VENV)/bin/python -m generate --model $(MODEL) $(DATASET_ARGS)
+
+# Classification Accuracy Score: 60,000 generated digits train the judge's recipe; merges artifacts/cas.json.
+cas: $(VENV)/.installed
+	$(VENV)/bin/python -m training.cas --model $(MODEL) --data-dir $(DATA_DIR) $(CAS_ARGS)
+
 # Needs wrk (apt-get install wrk) and runs/$(MODEL)/checkpoint.pt for the torch baseline.
 bench: $(VENV)/.installed $(SERVE_VENV)/.installed
 	$(VENV)/bin/python -m bench --model $(MODEL)
