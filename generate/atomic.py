@@ -17,7 +17,8 @@ def atomic_folder(target: Path, replace: bool = False) -> Iterator[Path]:
     """Yield an empty hidden sibling of ``target``; on success it takes ``target``'s name in one rename.
 
     On any error (or a kill) only the hidden sibling exists; errors remove it. With ``replace`` the
-    old ``target`` is renamed aside first, so readers see the old folder or the new one, never a mix.
+    old ``target`` is renamed aside first: readers see the old folder or the new one (between the two
+    renames, neither), never a mix.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))

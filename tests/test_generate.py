@@ -102,9 +102,9 @@ def test_png_folders_hold_the_same_digits(tmp_path, reference):
 
 
 @pytest.mark.parametrize("fmt", ["idx", "npz", "png"])
-def test_same_bytes_for_any_batch_size(tmp_path, fmt):
-    for batch_size in ("1", "7", "1000"):
-        assert run(tmp_path / batch_size, "--format", fmt, "--batch-size", batch_size) == 0
+def test_same_bytes_for_any_batch_size_and_threads(tmp_path, fmt):
+    for batch_size, threads in (("1", "1"), ("7", "2"), ("1000", "1")):
+        assert run(tmp_path / batch_size, "--format", fmt, "--batch-size", batch_size, "--threads", threads) == 0
     assert files_of(tmp_path / "1") == files_of(tmp_path / "7") == files_of(tmp_path / "1000")
 
 
