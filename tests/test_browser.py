@@ -73,7 +73,7 @@ def test_error_page_keeps_a_usable_form(browser, base_url):
     page = browser.new_page()
     response = page.goto(f"{base_url}/?digit=12&seed=1")
     assert response.status == 400
-    assert "digit must be from 0 to 9" in page.inner_text("[role=alert]")
+    assert "digit must be an integer from 0 to 9" in page.inner_text("[role=alert]")
     page.select_option("#digit", "2")
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url("**/?digit=2&seed=*")

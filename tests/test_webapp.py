@@ -114,13 +114,13 @@ def test_models_and_health(client):
 
 BAD_QUERIES = [
     ("digit=x", "digit must be an integer"),
-    ("digit=10", "digit must be from 0 to 9"),
-    ("digit=-1", "digit must be from 0 to 9"),
+    ("digit=10", "digit must be an integer from 0 to 9"),
+    ("digit=-1", "digit must be an integer from 0 to 9"),
     ("digit=3.5", "digit must be an integer"),
     ("digit=", "digit is required"),
     ("digit=1&digit=2", "digit is given 2 times"),
-    ("digit=1&seed=-1", "seed must be from 0 to 4294967295"),
-    ("digit=1&seed=4294967296", "seed must be from 0 to 4294967295"),
+    ("digit=1&seed=-1", "seed must be an integer from 0 to 4294967295"),
+    ("digit=1&seed=4294967296", "seed must be an integer from 0 to 4294967295"),
     ("digit=1&seed=abc", "seed must be an integer"),
     ("digit=1&seed=1e3", "seed must be an integer"),
     ("digit=1&seed=99999999999999999999999999", "seed must be an integer"),
@@ -150,8 +150,8 @@ def test_bad_input_page_keeps_the_form(client, query, message):
 
 
 @pytest.mark.parametrize("query,message", [
-    ("digit=1&count=0", "count must be from 1 to 64"),
-    ("digit=1&count=65", "count must be from 1 to 64"),
+    ("digit=1&count=0", "count must be an integer from 1 to 64"),
+    ("digit=1&count=65", "count must be an integer from 1 to 64"),
     ("digit=1&count=abc", "count must be an integer"),
 ])
 def test_bad_count(client, query, message):

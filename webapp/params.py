@@ -10,7 +10,9 @@ from werkzeug.datastructures import MultiDict
 MAX_SEED = 2**32 - 1
 MAX_COUNT = 64
 PAGE_COUNT = 5
-INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
+# ASCII digits only, no sign, no spaces, no leading zero but in "0" itself: one way to write each number
+# (int() alone would also take " 3", "+3", "0003", "٣" and "3\n"). 19 digits bound int() below.
+INTEGER = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
 class InvalidParameter(ValueError):
@@ -33,18 +35,16 @@ def single(args: MultiDict, name: str) -> str | None:
 
 
 def integer(args: MultiDict, name: str, low: int, high: int, default: int | None = None) -> int:
+    """The value, or InvalidParameter naming the allowed range (never echoing what was sent)."""
     raw = single(args, name)
     if raw is None or raw == "":
         if default is None:
             raise InvalidParameter(f"{name} is required: an integer from {low} to {high}")
         return default
-    text = raw.strip()
-    if not INTEGER.fullmatch(text):
-        raise InvalidParameter(f"{name} must be an integer from {low} to {high}, got {raw[:20]!r}")
-    value = int(text)
-    if not low <= value <= high:
-        raise InvalidParameter(f"{name} must be from {low} to {high}, got {value}")
-    return value
+    if not INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
+        raise InvalidParameter(f"{name} must be an integer from {low} to {high}, "
+                               "written in ASCII digits: no sign, spaces or leading zeros")
+    return int(raw)
 
 
 def model_name(args: MultiDict, known: list[str], default: str) -> str:
@@ -53,7 +53,7 @@ def model_name(args: MultiDict, known: list[str], default: str) -> str:
     if raw is None or raw == "":
         return default
     if raw not in known:
-        raise InvalidParameter(f"model must be one of {', '.join(known)}, got {raw[:40]!r}")
+        raise InvalidParameter(f"model must be one of {', '.join(known)}")
     return raw
 
 
