@@ -1,4 +1,4 @@
-"""Production serving: gunicorn 'webapp:create_app()' from the repo root picks this file up.
+"""gunicorn 'webapp:create_app()' from the repo root picks this file up (behind nginx: make serve-prod).
 
 Each worker builds its own app, and so its own onnxruntime sessions, after the fork:
 onnxruntime must never be loaded in the master, or the forked workers inherit its
@@ -18,6 +18,14 @@ import PIL.Image  # noqa: F401
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 preload_app = False
+# No shared control socket in the home folder (a second instance would take it over and delete it
+# on exit); nothing here uses gunicornc: `make serve-prod` starts and stops gunicorn itself.
+control_socket_disable = True
+# Trust no forwarding header here, from any peer: gunicorn would otherwise take SCRIPT_NAME and the
+# scheme from a header sent by a loopback or unix-socket peer. The app trusts X-Forwarded-* only
+# where the operator sets FLASK_PROXY_FIX (webapp/proxy.py).
+forwarder_headers = ""
+secure_scheme_headers: dict[str, str] = {}
 
 
 def on_starting(server: object) -> None:
