@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.training_helpers import assert_same_run
 from training import checkpoint
 from training.files import atomic_path
 from training.train import RECIPES, main
@@ -73,17 +74,6 @@ def resumed(mnist, model, tmp_path_factory):
     return run_dir
 
 
-def tensors(state: dict, prefix: str = "") -> dict[str, torch.Tensor]:
-    """Every tensor of a nested state dict, by dotted path."""
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        if isinstance(value, dict):
-            out.update(tensors(value, f"{prefix}{key}."))
-        elif isinstance(value, torch.Tensor):
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 # --- a real run -----------------------------------------------------------------------------------
 
 def test_run_writes_checkpoints_grid_and_metrics(two_epochs):
@@ -121,11 +111,7 @@ def test_metrics_has_one_finite_line_per_epoch(two_epochs, model):
 # --- resume -----------------------------------------------------------------------------------------
 
 def test_resume_matches_an_uninterrupted_run(two_epochs, resumed):
-    want = tensors(checkpoint.load(two_epochs / "checkpoint.pt")["recipe"])
-    got = tensors(checkpoint.load(resumed / "checkpoint.pt")["recipe"])
-    assert want.keys() == got.keys() and len(want) > 10
-    for name in want:
-        torch.testing.assert_close(got[name], want[name], atol=1e-6, rtol=0, msg=name)
+    assert_same_run(resumed, two_epochs, atol=1e-6)
 
 
 def test_resume_logs_the_same_losses(two_epochs, resumed, model):

@@ -21,9 +21,16 @@ class Context:
         return self.rank == 0
 
     def wrap(self, module: nn.Module) -> nn.Module:
-        """DDP-wrap a module for training when there is more than one process."""
+        """DDP-wrap a module for training when there is more than one process.
+
+        On CUDA its batch norms become SyncBatchNorm, in place, so they normalise over the global batch
+        as one process would. torch's SyncBatchNorm refuses CPU tensors, so CPU ranks (gloo) keep plain
+        batch norm over their own shard. Parameter and buffer names stay the same either way.
+        """
         if self.world == 1:
             return module
+        if self.device.type == "cuda":
+            module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(module, device_ids=ids)
 

@@ -177,9 +177,12 @@ def write_epoch(recipe, args: argparse.Namespace, meta: dict, state: dict, sampl
 
 def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
     state = open_run(args, ctx)
+    if args.batch_size % ctx.world:
+        raise DataError(f"--batch-size {args.batch_size} is the global batch: it must split evenly over the "
+                        f"{ctx.world} processes (a multiple of {ctx.world})")
     torch.manual_seed(args.seed * 1000 + ctx.rank)
     data = load_data(args, ctx)
-    batch = max(1, args.batch_size // ctx.world)
+    batch = args.batch_size // ctx.world
     steps = data.steps_per_epoch(batch, ctx.world)
     if steps == 0:
         raise DataError(f"--batch-size {args.batch_size} is larger than the {len(data)} training images")
