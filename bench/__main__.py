@@ -37,7 +37,7 @@ def compute_floor(model: str, checkpoint: Path, repeats: int) -> dict:
     import torch
 
     from export.onnx_export import load_generator
-    from webapp.generators import load_generators
+    from digits.generators import load_generators
     from webapp.imaging import pngs_base64
 
     threads = torch.get_num_threads()

@@ -13,7 +13,7 @@ from training.cli import command_line, fail
 from training.files import atomic_path
 from training.grid import save_grid
 from training.mnist import DataError, load_split
-from webapp.generators import ModelError, load_generators, open_session
+from digits.generators import ModelError, load_generators, open_session
 
 THREADS = 2
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
-from webapp.generators import Generator
+from digits.generators import Generator, noise
 
 GROUP = 5
 # Two images are "visibly different" when their pixel distance (L2, ink in 0..1) is at least this:
@@ -21,12 +21,8 @@ VISIBLE_DISTANCE = 1.0
 
 def generate(generator: Generator, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``per_digit`` samples of each digit, z ~ N(0, I) from a fixed seed: images [N,28,28], digits [N]."""
-    rng = np.random.default_rng(seed)
     digits = np.repeat(np.arange(10, dtype=np.int64), per_digit)
-    z = rng.standard_normal((len(digits), generator.latent_dim), dtype=np.float32)
-    images = np.concatenate([generator.session.run(["image"], {"digit": d, "z": zz})[0]
-                             for d, zz in zip(np.array_split(digits, 20), np.array_split(z, 20))])
-    return images[:, 0], digits
+    return generator.images(digits, noise(seed, len(digits), generator.latent_dim)), digits
 
 
 def real_sample(images: np.ndarray, labels: np.ndarray, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -7,24 +7,24 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 from pathlib import Path
 
+from typing import Callable
+
 import numpy as np
-import onnx
 import onnxruntime as ort
 import torch
 from torch import nn
 
+from digits.contract import ModelError, check_generator, check_style, sha256
+from digits.generators import Generator, noise, open_session
 from training import checkpoint
 from training.files import atomic_path
 from training.grid import save_grid
+from training.conditioning import Styled
+from training.onnx import TOLERANCE, parity, to_onnx
 from training.precision import Precision
 from training.train import RECIPES
-from webapp.generators import ModelError, check_contract
-
-OPSET = 18
-TOLERANCE = 1e-4
 ARTIFACT_NAMES = {"cvae": "cvae_decoder.onnx", "cgan": "cgan_generator.onnx"}
 PIXELS = {"cvae": "the decoder's Bernoulli means", "cgan": "the generator's sigmoid outputs"}  # for the card
 
@@ -51,40 +51,50 @@ def load_generator(path: Path) -> tuple[nn.Module, dict]:
     return recipe.generator().eval(), state
 
 
-def to_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], inputs: list[str], outputs: list[str],
-            metadata: dict[str, str]) -> onnx.ModelProto:
-    """Export with a dynamic batch dimension N on every input, then attach metadata and check the model."""
-    n = torch.export.Dim("N", min=1, max=8192)
-    program = torch.onnx.export(
-        module, example, dynamo=True, opset_version=OPSET, external_data=False,
-        input_names=inputs, output_names=outputs, dynamic_shapes=tuple({0: n} for _ in inputs))
-    model = program.model_proto
-    onnx.helper.set_model_props(model, metadata)
-    onnx.checker.check_model(model, full_check=True)
-    return model
-
-
-def parity(session: ort.InferenceSession, generator: nn.Module, latent_dim: int, seed: int) -> float:
-    """Max |onnxruntime - torch| over fresh inputs of several batch sizes (dynamic N included)."""
+def generator_feeds(latent_dim: int, seed: int) -> list[dict[str, np.ndarray]]:
+    """Fresh contract inputs of several batch sizes (dynamic N included)."""
     rng = np.random.default_rng(seed)
-    worst = 0.0
+    return [{"digit": rng.integers(0, 10, n).astype(np.int64),
+             "z": rng.standard_normal((n, latent_dim)).astype(np.float32)} for n in (1, 5, 64)]
+
+
+def style_feeds(style_dim: int, seed: int) -> list[dict[str, np.ndarray]]:
+    """Label weights that are one-hot or a blend of two digits (morph frames), and fresh styles."""
+    rng = np.random.default_rng(seed)
+    feeds = []
     for n in (1, 5, 64):
-        digit = rng.integers(0, 10, n).astype(np.int64)
-        z = rng.standard_normal((n, latent_dim)).astype(np.float32)
-        (got,) = session.run(["image"], {"digit": digit, "z": z})
-        with torch.no_grad():
-            want = generator(torch.from_numpy(digit), torch.from_numpy(z)).numpy()
-        if got.shape != (n, 1, 28, 28) or got.min() < 0 or got.max() > 1:
-            raise ExportError(f"output of shape {got.shape} in [{got.min()}, {got.max()}] breaks the contract")
-        worst = max(worst, float(np.abs(got - want).max()))
-    return worst
+        eye, t = np.eye(10, dtype=np.float32), rng.random((n, 1)).astype(np.float32) * (rng.random((n, 1)) < 0.5)
+        label = (1 - t) * eye[rng.integers(0, 10, n)] + t * eye[rng.integers(0, 10, n)]
+        feeds.append({"label": label, "style": rng.standard_normal((n, style_dim)).astype(np.float32)})
+    return feeds
 
 
-def sample_grid(session: ort.InferenceSession, latent_dim: int, seed: int) -> np.ndarray:
-    """10 samples of each digit (row = digit) from the exported model itself."""
-    z = np.random.default_rng(seed).standard_normal((100, latent_dim)).astype(np.float32)
-    digit = np.repeat(np.arange(10, dtype=np.int64), 10)
-    return session.run(["image"], {"digit": digit, "z": z})[0]
+def build(module: nn.Module, feeds: list[dict[str, np.ndarray]], metadata: dict[str, str],
+          check: Callable[[ort.InferenceSession], object]) -> tuple[bytes, float]:
+    """ONNX bytes that pass ``check`` (the consumers' own contract check), keep images in [0, 1] and
+    match PyTorch within TOLERANCE; else ExportError, and nothing is written."""
+    module.eval()  # a wrapper starts in training mode, and with it the batch norms it holds
+    example = tuple(torch.from_numpy(v) for v in feeds[1].values())
+    data = to_onnx(module, example, list(feeds[0]), ["image"], metadata).SerializeToString()
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    try:
+        check(session)
+    except ModelError as exc:
+        raise ExportError(f"{exc}; nothing written") from None
+    for feed in feeds:
+        (images,) = session.run(["image"], feed)
+        if images.min() < 0 or images.max() > 1:
+            raise ExportError(f"images in [{images.min()}, {images.max()}] break the contract; nothing written")
+    max_diff = parity(session, module, feeds)
+    if max_diff > TOLERANCE:
+        raise ExportError(f"onnxruntime differs from PyTorch by {max_diff:.3g} (limit {TOLERANCE:g}); nothing written")
+    return data, max_diff
+
+
+def sample_grid(generator: Generator, seed: int) -> np.ndarray:
+    """10 samples of each digit (row = digit) from the exported model itself: [100,1,28,28]."""
+    digits = np.repeat(np.arange(10), 10)
+    return generator.images(digits, noise(seed, len(digits), generator.latent_dim))[:, None]
 
 
 def model_card(out: Path, model_bytes: bytes, meta: dict[str, str], max_diff: float, command: str) -> str:
@@ -100,7 +110,7 @@ output `image` float32 [N,1,28,28], ink = 1, background = 0.
 |---|---|
 {rows}
 | file size | {size_kb:.0f} KiB |
-| sha256 | `{hashlib.sha256(model_bytes).hexdigest()}` |
+| sha256 | `{sha256(model_bytes)}` |
 | max abs diff onnxruntime vs PyTorch | {max_diff:.2e} (limit {TOLERANCE:.0e}) |
 
 ## How it was made
@@ -127,7 +137,8 @@ nothing else. Pixels are {PIXELS.get(meta['model'], 'intensities in [0, 1]')}: s
 
 
 def export(generator: nn.Module, state: dict, out: Path, seed: int, command: str) -> float:
-    """Build, verify and atomically write the ONNX file, then its sample grid and model card beside it."""
+    """Build and verify the generator and its style interface, write both atomically, then the
+    generator's sample grid and model card beside them. Returns the worst parity difference."""
     meta = state["meta"]
     latent_dim = generator.noise_dim  # the size of z in the contract: what the caller draws
     metadata = {
@@ -137,19 +148,24 @@ def export(generator: nn.Module, state: dict, out: Path, seed: int, command: str
         "train_command": meta["command"], "torch": meta["torch"],
         "exported": datetime.date.today().isoformat(),
     }
-    example = (torch.arange(5) % 10, torch.randn(5, latent_dim))
-    model_bytes = to_onnx(generator, example, ["digit", "z"], ["image"], metadata).SerializeToString()
-    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    try:
-        check_contract(out, session)  # the very check the web app runs at start-up
-    except ModelError as exc:
-        raise ExportError(f"{exc}; nothing written") from None
-    max_diff = parity(session, generator, latent_dim, seed)
-    if max_diff > TOLERANCE:
-        raise ExportError(f"onnxruntime differs from PyTorch by {max_diff:.3g} (limit {TOLERANCE:g}); nothing written")
-    with atomic_path(out) as tmp:
-        tmp.write_bytes(model_bytes)
-    save_grid(sample_grid(session, latent_dim, seed), out.parent / f"{out.stem}_grid.png")
+    model_bytes, diff = build(generator, generator_feeds(latent_dim, seed), metadata,
+                              lambda session: check_generator(out, session))
+    style_out = style_path(out, meta["model"])
+    style_meta = {"model": meta["model"], "role": "style", "style_dim": str(generator.style_dim),
+                  "generator": out.name, "generator_sha256": sha256(model_bytes)}
+    style_bytes, style_diff = build(
+        Styled(generator), style_feeds(generator.style_dim, seed), style_meta,
+        lambda session: check_style(style_out, session, out.name, sha256(model_bytes)))
+    for path, data in ((out, model_bytes), (style_out, style_bytes)):
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    written = Generator(meta["model"], out, latent_dim, metadata, open_session(out, 1))
+    save_grid(sample_grid(written, seed), out.parent / f"{out.stem}_grid.png")
     with atomic_path(out.parent / f"{out.stem}_card.md") as tmp:
-        tmp.write_text(model_card(out, model_bytes, metadata, max_diff, command))
-    return max_diff
+        tmp.write_text(model_card(out, model_bytes, metadata, max(diff, style_diff), command))
+    return max(diff, style_diff)
+
+
+def style_path(generator_out: Path, model: str) -> Path:
+    """<model>_style.onnx beside the generator file."""
+    return generator_out.parent / f"{model}_style.onnx"

@@ -6,7 +6,7 @@ import pytest
 
 from evaluate.metrics import GROUP, Reference, all_distinct, fid, groups_of, nearest_distance, score
 from training.mnist import load_split
-from webapp.generators import open_session
+from digits.generators import open_session
 
 
 @pytest.fixture(scope="module")

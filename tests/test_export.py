@@ -1,8 +1,11 @@
 """ONNX export of a tiny real run, and the committed artifact, under the generator contract."""
 from __future__ import annotations
 
+import errno
+import hashlib
 import itertools
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import onnx
@@ -13,6 +16,8 @@ import torch
 import export.onnx_export
 from export.__main__ import main as export_main
 from export.onnx_export import ARTIFACT_NAMES, load_generator
+from tests.faults import half_write
+from training.conditioning import Styled
 from training.train import main as train_main
 
 LATENT_DIM = 4
@@ -89,11 +94,56 @@ def exported(run_dir, model, tmp_path_factory):
 
 # --- export of a tiny run ---------------------------------------------------------------------------
 
-def test_export_writes_model_grid_and_card(exported, model):
+def test_export_writes_model_style_grid_and_card(exported, model):
     stem = exported.stem
     assert sorted(p.name for p in exported.parent.iterdir()) == sorted(
-        [f"{stem}_card.md", exported.name, f"{stem}_grid.png"])
+        [f"{stem}_card.md", exported.name, f"{stem}_grid.png", f"{model}_style.onnx"])
     assert "sha256" in (exported.parent / f"{stem}_card.md").read_text()
+
+
+STYLE_DIM = {"cvae": LATENT_DIM, "cgan": LATENT_DIM}
+
+
+def test_style_file_meets_its_contract_and_names_its_generator(exported, model):
+    """The style interface: label weights [N,10] and style [N,S] -> image, paired with the generator by hash."""
+    style_path = exported.parent / f"{model}_style.onnx"
+    sess = session(style_path)
+    inputs = {i.name: (i.type, i.shape[1:]) for i in sess.get_inputs()}
+    assert inputs == {"label": ("tensor(float)", [10]), "style": ("tensor(float)", [STYLE_DIM[model]])}
+    meta = metadata(style_path)
+    assert meta["role"] == "style" and meta["model"] == model and meta["generator"] == exported.name
+    assert meta["generator_sha256"] == hashlib.sha256(exported.read_bytes()).hexdigest()
+    rng = np.random.default_rng(5)
+    label = np.eye(10, dtype=np.float32)[[3, 3, 8]]
+    label[1] = 0.5 * label[0] + 0.5 * np.eye(10, dtype=np.float32)[8]
+    (images,) = sess.run(["image"], {"label": label, "style": rng.standard_normal((3, STYLE_DIM[model])).astype(np.float32)})
+    assert images.shape == (3, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+
+
+def test_style_matches_pytorch_for_digits_and_blends(run_dir, exported, model):
+    generator, _ = load_generator(run_dir / "checkpoint.pt")
+    rng = np.random.default_rng(6)
+    eye = np.eye(10, dtype=np.float32)
+    t = rng.random((16, 1)).astype(np.float32)
+    label = (1 - t) * eye[rng.integers(0, 10, 16)] + t * eye[rng.integers(0, 10, 16)]
+    style = rng.standard_normal((16, STYLE_DIM[model])).astype(np.float32)
+    with torch.no_grad():
+        want = Styled(generator).eval()(torch.from_numpy(label), torch.from_numpy(style)).numpy()
+    got = session(exported.parent / f"{model}_style.onnx").run(["image"], {"label": label, "style": style})[0]
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+
+
+def test_a_style_one_hot_draws_what_the_generator_draws_for_that_code(run_dir, model):
+    """One code path: the style interface with a one-hot label is the generator's own renderer."""
+    generator, _ = load_generator(run_dir / "checkpoint.pt")
+    digit = torch.tensor([0, 4, 9])
+    code = torch.randn(3, STYLE_DIM[model] if model == "cgan" else LATENT_DIM, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        direct = generator.render(torch.eye(10)[digit], code)
+        styled = Styled(generator).eval()
+        means, scale = styled.means, styled.scale
+        through_style = styled(torch.eye(10)[digit], torch.linalg.solve(scale, (code - means[digit]).T).T)
+    torch.testing.assert_close(through_style, direct, atol=1e-4, rtol=0)
 
 
 def test_export_refuses_a_checkpoint_of_another_model(run_dir, model, tmp_path, capsys):
@@ -142,6 +192,21 @@ def test_export_refuses_when_parity_fails(run_dir, tmp_path, monkeypatch, capsys
     assert export_to(run_dir / "checkpoint.pt", out) != 0
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "0.5" in err
+    assert out.read_bytes() == b"previous model"
+    assert [p.name for p in tmp_path.iterdir()] == ["cvae_decoder.onnx"]
+
+
+def disk_full() -> NoReturn:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_export_that_fails_half_way_through_its_write_keeps_the_previous_file(run_dir, tmp_path, monkeypatch,
+                                                                              capsys):
+    out = tmp_path / "cvae_decoder.onnx"
+    out.write_bytes(b"previous model")
+    monkeypatch.setattr(Path, "write_bytes", half_write(disk_full))  # the ONNX bytes: half on disk, then ENOSPC
+    assert export_to(run_dir / "checkpoint.pt", out) != 0
+    assert capsys.readouterr().err.strip() == "error: No space left on device"
     assert out.read_bytes() == b"previous model"
     assert [p.name for p in tmp_path.iterdir()] == ["cvae_decoder.onnx"]
 

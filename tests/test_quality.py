@@ -15,7 +15,7 @@ import pytest
 
 from evaluate.metrics import Reference, generate, score
 from training.mnist import load_split
-from webapp.generators import load_generators, open_session
+from digits.generators import load_generators, open_session
 
 PER_DIGIT = 200
 SEED = 2024

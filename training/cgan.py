@@ -26,6 +26,7 @@ class Generator(nn.Module):
         super().__init__()
         self.width = width
         self.noise_dim = latent_dim
+        self.style_dim = latent_dim  # the style interface takes the noise itself
         self.embed = nn.Embedding(10, 32)
         self.fc = nn.Sequential(nn.Linear(latent_dim + 32, 2 * width * 7 * 7, bias=False),
                                 nn.BatchNorm1d(2 * width * 7 * 7), nn.ReLU())
@@ -36,13 +37,16 @@ class Generator(nn.Module):
             nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Sigmoid())                      # 28, straight to one channel
 
     def forward(self, digit: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.styled(one_hot(digit), z)
+        return self.render(one_hot(digit), z)
 
-    def styled(self, label: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """The style interface: label weights [N,10] (a blend for morphs) and the noise itself as the
-        style, since z ~ N(0, I) whatever the digit."""
+    def render(self, label: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Label weights [N,10] (a blend of two digits for morphs) and noise -> image."""
         h = self.fc(torch.cat([z, embed(self.embed, label)], dim=1))
         return self.out(self.shift(self.up(h.view(-1, 2 * self.width, 7, 7)), label))
+
+    def style_map(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The style is the noise itself: z ~ N(0, I) whatever the digit."""
+        return torch.zeros(10, self.noise_dim), torch.eye(self.noise_dim)
 
 
 class Discriminator(nn.Module):

@@ -31,3 +31,19 @@ def embed(table: nn.Embedding, label: torch.Tensor) -> torch.Tensor:
     """Embedding of label weights [N,10]: a one-hot row gives exactly that digit's vector, a blend
     of two rows gives the blend of their vectors (a morph from one digit to another)."""
     return label @ table.weight
+
+
+class Styled(nn.Module):
+    """A generator's style interface as a module of its own, exported as its own graph:
+    (label weights [N,10], style [N,S] ~ N(0, I)) -> image, the generator's input code being
+    ``label @ means + style @ scale.T``, a fixed map taken from the trained generator."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+        means, scale = generator.style_map()
+        self.register_buffer("means", means.detach().clone())
+        self.register_buffer("scale", scale.detach().clone())
+
+    def forward(self, label: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.generator.render(label, label @ self.means + style @ self.scale.T)

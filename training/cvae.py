@@ -22,16 +22,19 @@ STYLE_TEMPERATURE = 0.5
 
 
 class Decoder(nn.Module):
-    """p(x | z, digit). ``forward`` is the shipped generator: noise ~ N(0, I) of size
-    ``noise_dim`` goes through the fitted prior (training/prior.py), then to Bernoulli means in [0,1]."""
+    """p(x | code, digit). ``forward`` is the shipped generator: noise ~ N(0, I) of size
+    ``noise_dim`` goes through the fitted prior (training/prior.py) to a code of size ``code_dim``,
+    then to Bernoulli means in [0,1]. ``noise_dim`` is the contract's latent_dim (17 by default),
+    ``code_dim`` the command line's --latent-dim (16)."""
 
-    def __init__(self, latent_dim: int, width: int, components: int) -> None:
+    def __init__(self, code_dim: int, width: int, components: int) -> None:
         super().__init__()
         self.width = width
-        self.noise_dim = latent_dim + 1  # one extra coordinate picks the mixture component
-        self.prior = MixturePrior(latent_dim, components)
+        self.noise_dim = code_dim + 1  # one extra coordinate picks the mixture component
+        self.style_dim = code_dim      # the style interface's style: an offset in the code space
+        self.prior = MixturePrior(code_dim, components)
         self.embed = nn.Embedding(10, 32)
-        self.fc = nn.Sequential(nn.Linear(latent_dim + 32, 2 * width * 7 * 7), nn.ReLU())
+        self.fc = nn.Sequential(nn.Linear(code_dim + 32, 2 * width * 7 * 7), nn.ReLU())
         self.up = nn.ConvTranspose2d(2 * width, width, 4, 2, 1)                 # 7 -> 14
         self.shift = ClassShift(width)                                          # the digit again, at 14x14
         self.out = nn.Sequential(  # no 28x28 feature maps: they made it 6x slower to run (README, Benchmarks)
@@ -44,26 +47,29 @@ class Decoder(nn.Module):
         return self.out(self.shift(self.up(h.view(-1, 2 * self.width, 7, 7)), label))
 
     def forward(self, digit: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits(one_hot(digit), self.prior(digit, noise)))
+        return self.render(one_hot(digit), self.prior(digit, noise))
 
-    def styled(self, label: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """The style interface: code = the label's digit mean + STYLE_TEMPERATURE x the shared
-        within-digit scale @ style, style ~ N(0, I). One style is one offset from every digit's mean."""
+    def render(self, label: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(label, code))
+
+    def style_map(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Code = the digit's mean + STYLE_TEMPERATURE x the shared within-digit scale @ style: one
+        style is one offset from every digit's mean, the same hand whatever the digit."""
         means, scale = self.prior.style_basis()
-        return torch.sigmoid(self.logits(label, label @ means + STYLE_TEMPERATURE * style @ scale.T))
+        return means, STYLE_TEMPERATURE * scale
 
 
 class CVAE(nn.Module):
     """q(z | x, digit) and p(x | z, digit); the digit enters the encoder as an extra image channel."""
 
-    def __init__(self, latent_dim: int = 16, width: int = 32, components: int = 8) -> None:
+    def __init__(self, code_dim: int = 16, width: int = 32, components: int = 8) -> None:
         super().__init__()
         self.label_map = nn.Embedding(10, 28 * 28)
         self.encoder = nn.Sequential(
             nn.Conv2d(2, width, 4, 2, 1), nn.LeakyReLU(0.2),                 # 28 -> 14
             nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),         # 14 -> 7
-            nn.Flatten(), nn.Linear(2 * width * 7 * 7, 2 * latent_dim))
-        self.decoder = Decoder(latent_dim, width, components)
+            nn.Flatten(), nn.Linear(2 * width * 7 * 7, 2 * code_dim))
+        self.decoder = Decoder(code_dim, width, components)
 
     def encode(self, x: torch.Tensor, digit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         label = self.label_map(digit).view(-1, 1, 28, 28)
@@ -87,7 +93,6 @@ class CVAE(nn.Module):
 class Recipe:
     """How the shared training loop trains a CVAE: one optimizer, ELBO with a linear KL warm-up."""
 
-    name = "cvae"
     loss_names = ("loss", "recon", "kl")
 
     def __init__(self, args: argparse.Namespace, device: torch.device,

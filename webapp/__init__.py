@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import Flask
 
 from webapp import api, errors, pages
-from webapp.generators import ModelError, load_generators
+from digits.generators import ModelError, load_generators
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 APP_LOAD_ERROR = 4  # gunicorn's exit status for "app failed to load": the arbiter stops, no respawn loop

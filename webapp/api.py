@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from webapp import params
-from webapp.generators import Generator
+from digits.generators import Generator
 from webapp.imaging import pngs_base64, strip_png
 
 bp = Blueprint("api", __name__)

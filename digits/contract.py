@@ -1,0 +1,94 @@
+"""The written contracts of the project's ONNX files, checked in one place.
+
+Export checks every file before writing it; the web app, the evaluation and the dataset
+generator check every file before using it. Each check reads the file alone (inputs,
+outputs, metadata_props), never Python shared with training.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import onnxruntime as ort
+
+REQUIRED_METADATA = ("latent_dim", "model", "dataset", "train_images", "epochs")
+MODEL_NAME = re.compile(r"[a-z0-9_-]{1,32}")  # it appears in URLs, file names and headers
+POSITIVE = re.compile(r"[1-9][0-9]{0,8}")  # str.isdigit() would also take "²" and Arabic-Indic digits
+
+
+class ModelError(Exception):
+    """A model file that cannot be used; the message names the file and the problem."""
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def metadata_of(session: ort.InferenceSession) -> dict[str, str]:
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def metadata_int(path: Path, meta: dict[str, str], key: str) -> int:
+    """A positive integer in ASCII digits, or ModelError naming the file and the key."""
+    if key not in meta:
+        raise ModelError(f"{path}: metadata_props lack {key}")
+    if not POSITIVE.fullmatch(meta[key]):
+        raise ModelError(f"{path}: metadata {key}={meta[key][:40]!r} is not a positive integer in ASCII digits")
+    return int(meta[key])
+
+
+def model_name(path: Path, meta: dict[str, str]) -> str:
+    if not MODEL_NAME.fullmatch(meta.get("model", "")):
+        raise ModelError(f"{path}: metadata model={meta.get('model', '')[:40]!r} is not a short lower-case name")
+    return meta["model"]
+
+
+def check_io(path: Path, session: ort.InferenceSession, inputs: dict[str, tuple[str, list]],
+             outputs: dict[str, list]) -> None:
+    """Names, element types and shapes; a str in a shape is a dynamic dimension (the batch N)."""
+    got = {i.name: i for i in session.get_inputs()}
+    if set(got) != set(inputs):
+        raise ModelError(f"{path}: inputs are {sorted(got)}, expected {sorted(inputs)}")
+    for name, (kind, shape) in inputs.items():
+        if got[name].type != f"tensor({kind})" or not fits(got[name].shape, shape):
+            raise ModelError(f"{path}: input {name} is {got[name].type} {got[name].shape}, expected {kind} {shape}")
+    out = {o.name: o for o in session.get_outputs()}
+    if set(out) != set(outputs) or not all(fits(out[n].shape, s) for n, s in outputs.items()):
+        raise ModelError(f"{path}: outputs {[(o.name, o.shape) for o in out.values()]}, expected {outputs}")
+
+
+def fits(shape: list, expected: list) -> bool:
+    return len(shape) == len(expected) and all(e == "N" or s == e for s, e in zip(shape, expected))
+
+
+def check_generator(path: Path, session: ort.InferenceSession) -> tuple[str, int, dict[str, str]]:
+    """The generator contract (README): returns (name, latent_dim, metadata) or names the failing clause."""
+    meta = metadata_of(session)
+    missing = [key for key in REQUIRED_METADATA if key not in meta]
+    if missing:
+        raise ModelError(f"{path}: metadata_props lack {', '.join(missing)}")
+    latent_dim = metadata_int(path, meta, "latent_dim")
+    name = model_name(path, meta)
+    check_io(path, session, {"digit": ("int64", ["N"]), "z": ("float", ["N", latent_dim])},
+             {"image": ["N", 1, 28, 28]})
+    return name, latent_dim, meta
+
+
+def check_style(path: Path, session: ort.InferenceSession, generator: str, generator_sha256: str) -> int:
+    """The style interface of a generator; returns style_dim. See README, The style interface."""
+    meta = metadata_of(session)
+    if meta.get("role") != "style":
+        raise ModelError(f"{path}: metadata role is not style")
+    style_dim = metadata_int(path, meta, "style_dim")
+    check_io(path, session, {"label": ("float", ["N", 10]), "style": ("float", ["N", style_dim])},
+             {"image": ["N", 1, 28, 28]})
+    check_pair(path, meta, generator, generator_sha256)
+    return style_dim
+
+
+def check_pair(path: Path, meta: dict[str, str], generator: str, generator_sha256: str) -> None:
+    """An extension file belongs to one generator file, named and hashed in its metadata."""
+    if meta.get("generator") != generator or meta.get("generator_sha256") != generator_sha256:
+        raise ModelError(f"{path}: made for another version of {generator} (generator or generator_sha256 "
+                         f"in its metadata differ): export both again with python -m export")

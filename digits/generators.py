@@ -1,0 +1,133 @@
+"""ONNX generators opened once per process, checked against their contracts, and sampled.
+
+Everything is read from the files: the generator's ``latent_dim`` and name from its metadata,
+its style interface from ``<model>_style.onnx`` beside it. The one sampler ("draw z from a
+seeded generator, run the session in batches") lives here for the web app, the evaluation,
+the dataset generator and the export's sample grid alike.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from digits.contract import ModelError, check_generator, check_style, metadata_of, sha256
+
+BATCH = 1000  # images per session call: bounded memory for any request size
+
+
+@dataclass
+class Style:
+    """A generator's style interface: (label weights [N,10], style [N, style_dim]) -> images."""
+
+    path: Path
+    style_dim: int
+    session: ort.InferenceSession = field(repr=False)
+
+    def images(self, label: np.ndarray, style: np.ndarray) -> np.ndarray:
+        return run_batches(self.session, {"label": label.astype(np.float32), "style": style.astype(np.float32)})
+
+
+@dataclass
+class Generator:
+    name: str
+    path: Path
+    latent_dim: int
+    metadata: dict[str, str]
+    session: ort.InferenceSession = field(repr=False)
+    style: Style | None = None
+
+    def images(self, digits: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Images [N,28,28] in [0,1] for digits [N] and noise [N, latent_dim], in bounded batches."""
+        return run_batches(self.session, {"digit": digits.astype(np.int64), "z": z.astype(np.float32)})
+
+    def generate(self, digit: int, count: int, seed: int) -> np.ndarray:
+        """``count`` samples of one digit; same seed, same images."""
+        return self.images(np.full(count, digit), noise(seed, count, self.latent_dim))
+
+    def describe(self) -> dict:
+        return {"name": self.name, "file": self.path.name, "latent_dim": self.latent_dim,
+                "style_dim": self.style.style_dim if self.style else None, "metadata": self.metadata}
+
+
+def noise(seed: int, count: int, dim: int) -> np.ndarray:
+    """z ~ N(0, I) [count, dim] from a seed: the one way every part draws the contract's noise."""
+    return np.random.default_rng(seed).standard_normal((count, dim), dtype=np.float32)
+
+
+def run_batches(session: ort.InferenceSession, feed: dict[str, np.ndarray]) -> np.ndarray:
+    n = len(next(iter(feed.values())))
+    parts = [session.run(["image"], {k: v[i:i + BATCH] for k, v in feed.items()})[0] for i in range(0, n, BATCH)]
+    return np.clip(np.concatenate(parts)[:, 0], 0.0, 1.0)
+
+
+def require_regular_file(path: Path) -> None:
+    """Checked before opening: a FIFO or device named ``*.onnx`` would block start-up or never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise ModelError(f"{path}: not a regular file (only regular files are opened)")
+
+
+def open_session(path: Path, threads: int) -> ort.InferenceSession:
+    require_regular_file(path)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for every load failure
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path}: not a loadable ONNX model ({first_line[:200]})") from None
+
+
+def load_generators(folder: Path, threads: int) -> dict[str, Generator]:
+    """Open every generator in the folder with its style file; any bad file stops start-up.
+
+    Files with a ``role`` in their metadata are not generators: ``style`` files join their
+    generator, the judge and the CVAE's encoder are opened by the parts that use them.
+    """
+    generators: dict[str, Generator] = {}
+    extensions: dict[str, list[tuple[Path, ort.InferenceSession]]] = {}
+    for path in sorted(Path(folder).glob("*.onnx")):
+        session = open_session(path, threads)
+        role = metadata_of(session).get("role")
+        if role is not None:
+            extensions.setdefault(role, []).append((path, session))
+            continue
+        name, latent_dim, meta = check_generator(path, session)
+        if name in generators:
+            raise ModelError(f"{path}: model name {name!r} is also used by {generators[name].path.name}")
+        generators[name] = Generator(name, path, latent_dim, meta, session)
+    if not generators:
+        raise ModelError(f"{folder}: no *.onnx generator files (run make export, or set FLASK_ARTIFACTS_DIR)")
+    for path, session in extensions.get("style", []):
+        attach_style(generators, path, session)
+    for generator in generators.values():
+        smoke_test(generator)
+    return generators
+
+
+def attach_style(generators: dict[str, Generator], path: Path, session: ort.InferenceSession) -> None:
+    owner = generators.get(metadata_of(session).get("model", ""))
+    if owner is None:
+        raise ModelError(f"{path}: a style file whose generator is not in {path.parent}")
+    style_dim = check_style(path, session, owner.path.name, sha256(owner.path.read_bytes()))
+    owner.style = Style(path, style_dim, session)
+
+
+def smoke_test(generator: Generator) -> None:
+    """A real inference now, so a broken graph fails at start-up, not on a user's request."""
+    try:
+        generator.generate(0, 2, 0)
+        if generator.style:
+            generator.style.images(np.eye(10, dtype=np.float32)[:2], np.zeros((2, generator.style.style_dim)))
+    except Exception as exc:  # onnxruntime's run errors have no common base class
+        raise ModelError(f"{generator.path}: test inference failed ({type(exc).__name__})") from None
