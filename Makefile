@@ -55,8 +55,9 @@ bench: $(VENV)/.installed $(SERVE_VENV)/.installed
 serve: $(SERVE_VENV)/.installed
 	$(SERVE_VENV)/bin/flask --app webapp run --host $(HOST) --port $(PORT)
 
+# nginx (Debian's: make system-packages) in front of gunicorn on a private unix socket; Ctrl-C stops both.
 serve-prod: $(SERVE_VENV)/.installed
-	$(SERVE_VENV)/bin/gunicorn --config gunicorn.conf.py --workers $(WORKERS) --bind $(HOST):$(PORT) 'webapp:create_app()'
+	$(SERVE_VENV)/bin/python -m deploy.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # Chromium and nginx from Debian: installed when missing (root or passwordless sudo), else one line saying how.
 system-packages:

@@ -1,8 +1,15 @@
-"""Security headers on every response, and errors as JSON (API) or a page (HTML): never a 500 page."""
+"""Every response: security headers, on-site redirects; every refusal: one log line and a clear 4xx.
+
+Error messages come from this code, never from the request: a refused value is answered
+with the allowed ones, so nothing the client sent is reflected back.
+"""
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask.globals import request_ctx
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from webapp import pages
 from webapp.params import InvalidParameter
@@ -16,45 +23,70 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+HOST_REFUSED = "this server does not answer to the host name in the request (see FLASK_TRUSTED_HOSTS)"
+Reply = tuple[Response | str, int]
 
 
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
-def error_response(status: int, message: str) -> tuple[Response | str, int]:
+def on_site(location: str) -> str:
+    """Path and query only: a redirect can never name another host, whatever Host or path was sent."""
+    parts = urlsplit(location)
+    path = "/" + parts.path.lstrip("/\\")  # "//x" and "/\x" would be read as another host
+    return f"{path}?{parts.query}" if parts.query else path
+
+
+def error_response(status: int, message: str) -> Reply:
+    """JSON for the API; the page with its form, or a bare page when no link can be built (Host refused)."""
     if wants_json():
         return jsonify(error=message, status=status), status
+    if request_ctx.url_adapter is None:
+        return render_template("refused.html", error=message), status
     return pages.render(error=message, status=status, digit=pages.preselected_digit())
+
+
+def refuse(status: int, message: str) -> Reply:
+    """A client error: one log line (the path repr'd, so it stays one line), no traceback."""
+    current_app.logger.warning("refused %d %s %r: %s", status, request.method, request.path[:200], message)
+    return error_response(status, message)
 
 
 def init_app(app: Flask) -> None:
     @app.before_request
-    def limit_query() -> None:
+    def limit_query() -> Reply | None:
         limit = app.config["MAX_QUERY_BYTES"]
         if len(request.query_string) > limit:
-            raise RequestURITooLarge(f"the query string is longer than {limit} bytes")
+            return refuse(414, f"the query string is longer than {limit} bytes")
+        return None
 
     @app.after_request
-    def security_headers(response: Response) -> Response:
+    def secure(response: Response) -> Response:
         response.headers.update(HEADERS)
+        if response.location:
+            response.location = on_site(response.location)
         return response
 
     @app.errorhandler(InvalidParameter)
-    def invalid_parameter(exc: InvalidParameter):
-        return error_response(400, str(exc))
+    def invalid_parameter(exc: InvalidParameter) -> Reply:
+        return refuse(400, str(exc))
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(exc: SecurityError) -> Reply:
+        return refuse(400, HOST_REFUSED)
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
+    def http_error(exc: HTTPException) -> Response:
         if isinstance(exc, InternalServerError):
             return internal_error(exc)
-        body, status = error_response(exc.code or 400, exc.description or exc.name)
-        response = app.make_response((body, status))
+        # The class's own text: an instance's description may quote the request.
+        response = app.make_response(refuse(exc.code or 400, type(exc).description or exc.name))
         if getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
     @app.errorhandler(Exception)
-    def internal_error(exc: Exception):
-        app.logger.exception("unhandled error on %s", request.path)
+    def internal_error(exc: Exception) -> Reply:
+        app.logger.exception("unhandled error on %r", request.path[:200])
         return error_response(500, "internal error: the request could not be completed")

@@ -1,0 +1,443 @@
+"""Production serving under attack: slow clients, hostile headers, loose numbers, bad configuration.
+
+The app is tried through Flask's test client and, with fewer cases, through ``make serve-prod``
+itself (nginx in front of gunicorn) on loopback.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import onnx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import ROOT
+from tests.test_serve_process import SERVE_PYTHON, serve_env
+from tests.webapp_helpers import free_port, wait_for
+from webapp import create_app
+from webapp.errors import HEADERS
+
+ARTIFACT = ROOT / "artifacts" / "cvae_decoder.onnx"
+ROUTES = ["/", "/?digit=7", "/?digit=7&seed=1", "/api/v1/generate?digit=3", "/api/v1/generate.png?digit=3",
+          "/api/v1/models", "/api//v1/models", "/healthz", "/static/style.css", "/static//style.css",
+          "//evil.example/?digit=7", "/no/such/page"]
+LATIN1 = st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f")
+HOSTS = st.one_of(
+    st.sampled_from(["a..b", ".", "evil.example", "x" * 64 + ".example", "localhost", "127.0.0.1", "[::1]",
+                     "localhost:99999", "localhost:0", "localhost.", "LOCALHOST", "évil.example", "a b",
+                     "evil.example@localhost", "localhost/evil", "//evil.example", "-", ""]),
+    st.text(LATIN1, max_size=80))
+PATHS = st.sampled_from(["/", "//evil.example", "/\\evil.example", "http://evil.example", "/api", "/x/../.."])
+
+
+@st.composite
+def hostile_headers(draw, max_pad: int = 150, max_big: int = 20000) -> dict[str, str]:
+    """A Host value and any of SCRIPT_NAME, X-Forwarded-*, many headers, one huge header."""
+    headers = {"Host": draw(HOSTS)}
+    optional = {"SCRIPT_NAME": PATHS, "X-Forwarded-Host": HOSTS, "X-Forwarded-Prefix": PATHS,
+                "X-Forwarded-Proto": st.sampled_from(["https", "gopher", "javascript", ""]),
+                "X-Forwarded-For": st.text(LATIN1, max_size=40), "X-Forwarded-Port": st.text(LATIN1, max_size=8)}
+    for name, values in optional.items():
+        if draw(st.booleans()):
+            headers[name] = draw(values)
+    for i in range(draw(st.integers(0, max_pad))):
+        headers[f"X-Pad-{i}"] = "p"
+    if draw(st.booleans()):
+        headers["X-Big"] = "b" * draw(st.integers(1, max_big))
+    return headers
+
+
+def assert_safe(status: int, headers: dict[str, str]) -> None:
+    """Never a 5xx; the security headers, once each; a Location only ever to a path on this site."""
+    assert status < 500, status
+    for name, value in HEADERS.items():
+        assert headers.get(name.lower()) == value, (status, name, headers.get(name.lower()))
+    location = headers.get("location")
+    if location is not None:
+        parts = urlsplit(location)
+        assert not parts.scheme and not parts.netloc, location
+        assert location.startswith("/") and location[1:2] not in ("/", "\\"), location
+
+
+# --- the app alone (Flask's test client) -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def client():
+    return create_app().test_client()
+
+
+@pytest.fixture(scope="module")
+def proxied_client():
+    """The app as an operator runs it behind one proxy of their own (X-Forwarded-* trusted)."""
+    return create_app({"PROXY_FIX": 1}).test_client()
+
+
+def fetch(client, route: str, headers: dict[str, str], script_name: str = ""):
+    """``route`` as sent on the wire (``//x`` stays a path), as if the server had set SCRIPT_NAME."""
+    path, _, query = route.partition("?")
+    response = client.get("/", query_string=query, headers=headers,
+                          environ_overrides={"PATH_INFO": path, "SCRIPT_NAME": script_name})
+    return response.status_code, {k.lower(): v for k, v in response.headers.items()}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(ROUTES), headers=hostile_headers(), script_name=st.one_of(st.just(""), PATHS),
+       proxied=st.booleans())
+def test_hostile_headers_never_5xx_nor_off_site_redirects(client, proxied_client, route, headers, script_name,
+                                                          proxied):
+    assert_safe(*fetch(proxied_client if proxied else client, route, headers, script_name))
+
+
+@pytest.mark.parametrize("host", ["a..b", "x" * 64 + ".example", ".", "evil.example"])
+def test_bad_host_is_a_400_with_one_log_line(client, caplog, host):
+    for route in ("/", "/api/v1/models"):
+        caplog.clear()
+        status, headers = fetch(client, route, {"Host": host})
+        assert status == 400
+        assert [r.levelname for r in caplog.records] == ["WARNING"]
+        assert "refused 400" in caplog.records[0].getMessage() and not caplog.records[0].exc_info
+        assert_safe(status, headers)
+
+
+def test_script_name_and_host_never_make_the_redirect(client):
+    # GET //evil.example/?digit=7 with "SCRIPT_NAME: //evil.example", split as gunicorn did: routed whole.
+    status, headers = fetch(client, "/?digit=7", {"Host": "localhost"}, script_name="//evil.example")
+    assert status == 404 and "location" not in headers
+    status, headers = fetch(client, "/api//v1/models", {"Host": "localhost:8000"})
+    assert (status, headers["location"]) == (308, "/api/v1/models")
+    status, headers = fetch(client, "/?digit=7", {"Host": "127.0.0.1:8000"})
+    assert status == 302 and headers["location"].startswith("/?digit=7&seed=")
+
+
+def test_operator_trusted_hosts_and_proxy(proxied_client):
+    app = create_app({"TRUSTED_HOSTS": "digits.example, www.digits.example"})
+    assert fetch(app.test_client(), "/healthz", {"Host": "www.digits.example:8443"})[0] == 200
+    assert fetch(app.test_client(), "/healthz", {"Host": "evil.digits.example"})[0] == 400
+    forwarded = {"Host": "localhost", "X-Forwarded-Host": "evil.example"}
+    assert fetch(proxied_client, "/healthz", forwarded)[0] == 400  # the forwarded host is checked too
+    status, headers = fetch(proxied_client, "/?digit=7", {"Host": "localhost", "X-Forwarded-Prefix": "/digits"})
+    assert status == 302 and headers["location"].startswith("/digits/?digit=7&seed=")
+
+
+@pytest.mark.parametrize("query", ["digit=1&model=<script>alert(1)</script>", "digit=<b>x</b>",
+                                   "digit=1&seed=<i>9</i>", "digit=1%3Cu%3E", "digit=1&model=..%2Fetc"])
+def test_messages_name_the_allowed_values_never_the_input(client, query):
+    for route in ("/api/v1/generate", "/"):
+        response = client.get(f"{route}?{query}")
+        body = response.get_data(as_text=True)
+        assert response.status_code == 400
+        assert not re.search(r"<script|script&gt;|alert\(|<b>|&lt;b|<i>|&lt;i|<u>|&lt;u|etc", body), body[-400:]
+        assert re.search(r"must be one of cgan, cvae|must be an integer from \d+ to \d+", body)
+
+
+# --- number parsing ------------------------------------------------------------------------------------
+
+ACCEPTED = [("digit", "0", 0), ("digit", "9", 9), ("seed", "0", 0), ("seed", "4294967295", 4294967295),
+            ("count", "64", 64), ("count", "1", 1)]
+REJECTED = ["%C2%A03", "%E2%80%833", "%1C3%1F", "%093", "3%0A", "%2B5", "-0", "0003", "03", "%D9%A3", "%EF%BC%93",
+            "3%20", "%203", "0x3", "3.0", "1e0", "%00", "3%00"]
+
+
+@pytest.mark.parametrize("name,text,value", ACCEPTED)
+def test_numbers_in_plain_ascii_digits_are_accepted(client, name, text, value):
+    base = "" if name == "digit" else "digit=1&"
+    assert client.get(f"/api/v1/generate?{base}{name}={text}").get_json()[name] == value
+
+
+@pytest.mark.parametrize("name", ["digit", "seed", "count"])
+@pytest.mark.parametrize("text", REJECTED)
+def test_numbers_in_any_other_form_are_refused(client, name, text):
+    base = "" if name == "digit" else "digit=1&"
+    response = client.get(f"/api/v1/generate?{base}{name}={text}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error.startswith(f"{name} must be an integer from ") and "no sign, spaces or leading zeros" in error
+
+
+# --- start-up refuses bad configuration ------------------------------------------------------------
+
+def with_latent_dim(folder: Path, value: str) -> Path:
+    model = onnx.load(str(ARTIFACT))
+    for prop in model.metadata_props:
+        if prop.key == "latent_dim":
+            prop.value = value
+    folder.mkdir()
+    onnx.save(model, str(folder / "cvae_decoder.onnx"))
+    return folder
+
+
+def with_fifo(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "cvae_decoder.onnx").write_bytes(ARTIFACT.read_bytes())
+    os.mkfifo(folder / "a.onnx")  # sorts first: opening it would block start-up for ever
+    return folder
+
+
+FAULTS = {  # name -> (environment, the text the one line must hold)
+    "fifo": (lambda tmp: {"FLASK_ARTIFACTS_DIR": str(with_fifo(tmp / "f"))}, "a.onnx: not a regular file"),
+    "arabic-indic": (lambda tmp: {"FLASK_ARTIFACTS_DIR": str(with_latent_dim(tmp / "a", "١٧"))},
+                     "cvae_decoder.onnx: metadata latent_dim='١٧' is not a positive integer in ASCII digits"),
+    "superscript": (lambda tmp: {"FLASK_ARTIFACTS_DIR": str(with_latent_dim(tmp / "s", "²"))},
+                    "cvae_decoder.onnx: metadata latent_dim='²'"),
+    "default-model": (lambda tmp: {"FLASK_DEFAULT_MODEL": "nope"}, "FLASK_DEFAULT_MODEL='nope' is not one of"),
+    "threads": (lambda tmp: {"FLASK_INTRA_OP_THREADS": "true"}, "FLASK_INTRA_OP_THREADS must be a whole number"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_serve_prod_refuses_bad_configuration_with_one_line(tmp_path, fault):
+    make_env, expected = FAULTS[fault]
+    process = subprocess.Popen([str(SERVE_PYTHON), "-m", "deploy.serve", "--port", str(free_port())], cwd=ROOT,
+                               env=serve_env(**make_env(tmp_path)), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=20)  # a few seconds here; a FIFO used to hang for ever
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail(f"{fault}: start-up neither served nor refused within 20 s")
+    assert process.returncode != 0
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("webapp: cannot start:")]
+    assert len(lines) == 1 and expected in lines[0], stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("overrides,setting", [
+    ({"MAX_QUERY_BYTES": True}, "FLASK_MAX_QUERY_BYTES"), ({"MAX_QUERY_BYTES": "1024"}, "FLASK_MAX_QUERY_BYTES"),
+    ({"INTRA_OP_THREADS": 1.5}, "FLASK_INTRA_OP_THREADS"), ({"INTRA_OP_THREADS": 0}, "FLASK_INTRA_OP_THREADS"),
+    ({"PROXY_FIX": "yes"}, "FLASK_PROXY_FIX"), ({"PROXY_FIX": -1}, "FLASK_PROXY_FIX"),
+    ({"TRUSTED_HOSTS": ".example.com"}, "FLASK_TRUSTED_HOSTS"), ({"TRUSTED_HOSTS": "[::1]"}, "FLASK_TRUSTED_HOSTS"),
+    ({"TRUSTED_HOSTS": "a..b"}, "FLASK_TRUSTED_HOSTS"), ({"TRUSTED_HOSTS": 5}, "FLASK_TRUSTED_HOSTS"),
+    ({"ARTIFACTS_DIR": "/dev/null/"}, "FLASK_ARTIFACTS_DIR"),
+])
+def test_each_bad_setting_stops_start_up_with_one_line(capsys, overrides, setting):
+    with pytest.raises(SystemExit) as stopped:
+        create_app(overrides)
+    lines = capsys.readouterr().err.splitlines()
+    assert stopped.value.code != 0 and len(lines) == 1 and setting in lines[0], lines
+
+
+def test_a_device_named_onnx_is_refused_never_read(tmp_path, capsys):
+    (tmp_path / "null.onnx").symlink_to("/dev/zero")
+    with pytest.raises(SystemExit):
+        create_app({"ARTIFACTS_DIR": str(tmp_path)})
+    assert "null.onnx: not a regular file" in capsys.readouterr().err
+
+
+def test_a_setting_from_the_environment_is_parsed_strictly(monkeypatch, capsys):
+    monkeypatch.setenv("FLASK_MAX_QUERY_BYTES", "true")  # Flask reads it as JSON: the bool True, an int subclass
+    with pytest.raises(SystemExit):
+        create_app()
+    assert "FLASK_MAX_QUERY_BYTES must be a whole number" in capsys.readouterr().err
+
+
+# --- the production path: make serve-prod (nginx in front of gunicorn) ----------------------------------
+
+@dataclass
+class Prod:
+    port: int
+    log: Path
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_serve_prod(port: int, log: Path, env: dict[str, str]) -> subprocess.Popen:
+    """``make serve-prod`` as the README runs it, in its own process group so the test can stop it all."""
+    with log.open("w") as stderr:
+        return subprocess.Popen(["make", "--no-print-directory", "serve-prod", f"PORT={port}"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+
+
+def stop_group(process: subprocess.Popen) -> int:
+    os.killpg(process.pid, signal.SIGTERM)
+    return process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory):
+    log = tmp_path_factory.mktemp("serve-prod") / "stderr.log"
+    port = free_port()
+    process = start_serve_prod(port, log, serve_env())
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        yield Prod(port, log)
+    finally:
+        stop_group(process)
+
+
+def raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str]]:
+    """Send bytes as they are (no client library fixing them up); the status and headers that come back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        try:
+            sock.sendall(request)
+        except OSError:  # refused before it was all sent: the answer is still there to read
+            pass
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed without an answer: {data[:200]!r}"
+            data += chunk
+    head = data.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    headers: dict[str, str] = {}
+    for line in head[1:]:
+        name, _, value = line.partition(":")
+        assert name.lower() not in headers, f"{name} is sent twice"
+        headers[name.lower()] = value.strip()
+    return int(head[0].split()[1]), headers
+
+
+def http_request(route: str, headers: dict[str, str]) -> bytes:
+    lines = [f"GET {route} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items()), "Connection: close", "", ""]
+    return "\r\n".join(lines).encode("latin-1")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(ROUTES), headers=hostile_headers(max_big=40000))
+def test_hostile_headers_through_nginx(prod, route, headers):
+    assert_safe(*raw_exchange(prod.port, http_request(route, headers)))
+
+
+@pytest.mark.parametrize("request_bytes,status", [
+    (http_request("/?x=" + "a" * 9000, {"Host": "localhost"}), 414),  # request line over nginx's 8 KB
+    (http_request("/", {"Host": "localhost", "Cookie": "c" * 9000}), 400),  # one header over 8 KB
+    (http_request("/", {"Host": "localhost", **{f"X-{i}": "v" * 6000 for i in range(6)}}), 400),  # 36 KB of headers
+    (http_request("/healthz", {"Host": "localhost", **{f"X-{i}": "v" for i in range(150)}}), 431),  # gunicorn's
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a..b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n", 400),
+    (b"POST /?digit=1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000, 413),
+    (b"TRACE / HTTP/1.1\r\nHost: localhost\r\n\r\n", 405),
+    (b"GET /api/v1/models HTTP/1.1\r\nHost: localhost\r\nExpect: odd\r\n\r\n", 200),
+])
+def test_refusals_by_nginx_and_gunicorn_carry_the_security_headers(prod, request_bytes, status):
+    got, headers = raw_exchange(prod.port, request_bytes)
+    assert got == status
+    assert_safe(got, headers)
+
+
+def test_each_refusal_is_one_log_line_without_traceback(prod):
+    before = prod.stderr()
+    for _ in range(3):
+        assert raw_exchange(prod.port, b"GET /healthz HTTP/1.1\r\nHost: a..b.example\r\n\r\n")[0] == 400
+        assert raw_exchange(prod.port, b"GET /healthz HTTP/1.1\r\nHost: evil.example\r\n\r\n")[0] == 400
+    time.sleep(0.5)  # log lines are written after the answer
+    new = prod.stderr()[len(before):].splitlines()
+    assert len([ln for ln in new if "nginx refused 400" in ln]) == 3, new
+    assert len([ln for ln in new if "refused 400 GET '/healthz'" in ln]) == 3, new
+    assert len(new) == 6 and "Traceback" not in prod.stderr()
+
+
+class SlowClients:
+    """``count`` connections kept open: half send nothing, half one header byte a second; reopened if dropped."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.port, self.count = port, count
+        self.opened = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        sock.setblocking(False)
+        self.opened += 1
+        return sock
+
+    def run(self) -> None:
+        request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 10_000
+        socks = [self.connect() for _ in range(self.count)]
+        sent = [0] * self.count
+        while not self.stopping.wait(1.0):
+            for i, sock in enumerate(socks):
+                try:
+                    if i % 2:
+                        sock.send(request[sent[i]:sent[i] + 1])
+                        sent[i] += 1
+                    else:
+                        sock.recv(1, socket.MSG_PEEK)  # returns only once the server has answered or closed
+                        raise ConnectionResetError
+                except BlockingIOError:
+                    continue  # idle and still open
+                except OSError:
+                    sock.close()
+                    socks[i], sent[i] = self.connect(), 0
+        for sock in socks:
+            sock.close()
+
+
+def paced_latencies(port: int, seconds: float) -> list[float]:
+    """One /api/v1/generate every ~20 ms for ``seconds``, each on a new connection; any failure raises."""
+    latencies, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        i = len(latencies)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/generate?digit={i % 10}&seed={i}",
+                                    timeout=10) as response:
+            assert response.status == 200 and len(response.read()) > 1000
+        latencies.append(time.perf_counter() - started)
+        time.sleep(0.02)
+    return latencies
+
+
+def test_slow_and_idle_clients_do_not_slow_down_the_others(prod):
+    paced_latencies(prod.port, 1)  # warm-up
+    unloaded = statistics.median(paced_latencies(prod.port, 5))
+    slow = SlowClients(prod.port, 50)
+    slow.thread.start()
+    try:
+        time.sleep(2)  # every slow connection open and holding
+        loaded = paced_latencies(prod.port, 20)
+    finally:
+        slow.stopping.set()
+        slow.thread.join(timeout=10)
+    assert slow.opened >= 50 and len(loaded) > 100
+    assert statistics.median(loaded) <= 3 * unloaded, (statistics.median(loaded), unloaded)
+
+
+def session_processes(session: int) -> dict[int, str]:
+    """The command line of every process in a session (make, the launcher, gunicorn, nginx)."""
+    pids = subprocess.run(["pgrep", "-s", str(session)], capture_output=True, text=True).stdout.split()
+    return {int(pid): Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() for pid in pids}
+
+
+def gone(pid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not Path(f"/proc/{pid}").exists()
+
+
+def test_instances_share_nothing_and_stop_whole(tmp_path):
+    """Two instances side by side: no control socket in the home folder; SIGTERM stops one entirely."""
+    env = serve_env(HOME=str(tmp_path), XDG_RUNTIME_DIR=str(tmp_path))
+    ports = [free_port(), free_port()]
+    first, second = (start_serve_prod(port, tmp_path / f"{port}.log", env) for port in ports)
+    try:
+        for port, process in zip(ports, (first, second)):
+            wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        processes = session_processes(first.pid)
+        masters = [cmd.split() for cmd in processes.values() if cmd.startswith("nginx: master process")]
+        assert len(masters) == 1 and any("gunicorn" in cmd for cmd in processes.values()), processes
+        folder = Path(masters[0][masters[0].index("-p") + 1])
+        assert (folder / "gunicorn.sock").is_socket() and folder.stat().st_mode & 0o077 == 0
+        stop_group(first)
+        assert all(gone(pid) for pid in processes)
+        assert not folder.exists()
+        wait_for(f"http://127.0.0.1:{ports[1]}/healthz", second, timeout=5)
+        assert not list(tmp_path.rglob("*.ctl")), "a gunicorn control socket was created"
+    finally:
+        for process in (first, second):
+            if process.poll() is None:
+                stop_group(process)
