@@ -1,4 +1,5 @@
-"""The quality instrument itself, on real digits: it must tell real, copied and collapsed samples apart."""
+"""The quality instrument itself: FID against closed forms, diversity and novelty on constructed images
+whose answers are known in advance, and real digits told apart from copied and collapsed ones."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,11 +22,81 @@ def judge(root):
     return open_session(root / "artifacts" / "judge.onnx", 2)
 
 
-def test_fid_is_zero_for_identical_sets_and_grows_with_a_shift():
+# --- FID against formulas computed another way -----------------------------------------------------
+
+def with_moments(rng: np.random.Generator, n: int, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """``n`` samples whose sample mean and covariance (np.cov's) are exactly ``mean`` and ``cov``,
+    so the Gaussians FID fits to them are known in advance."""
+    x = rng.standard_normal((n, len(mean)))
+    x -= x.mean(0)
+    x = x @ np.linalg.inv(np.linalg.cholesky(np.cov(x, rowvar=False))).T  # sample covariance now I
+    return mean + x @ np.linalg.cholesky(cov).T
+
+
+def random_cov(rng: np.random.Generator, d: int) -> np.ndarray:
+    a = rng.standard_normal((d, d))
+    return a @ a.T / d + 0.1 * np.eye(d)
+
+
+def test_fid_of_diagonal_gaussians_is_the_closed_form():
+    """Diagonal covariances: FID = |mu_a - mu_b|^2 + sum (sigma_a - sigma_b)^2. A FID blind to the
+    covariances gets only the first term."""
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((2000, 8))
-    assert abs(fid(a, a)) < 1e-6
-    assert fid(a, a + 0.5) == pytest.approx(8 * 0.25, rel=0.05)
+    mu_a, mu_b = rng.standard_normal(8), rng.standard_normal(8)
+    sd_a, sd_b = rng.uniform(0.5, 2.0, 8), rng.uniform(0.5, 2.0, 8)
+    a = with_moments(rng, 3000, mu_a, np.diag(sd_a ** 2))
+    b = with_moments(rng, 2000, mu_b, np.diag(sd_b ** 2))
+    assert fid(a, b) == pytest.approx(((mu_a - mu_b) ** 2).sum() + ((sd_a - sd_b) ** 2).sum(), rel=1e-9)
+
+
+def test_fid_agrees_with_a_second_formula_for_any_covariances():
+    """tr (A^1/2 B A^1/2)^1/2 is the sum of the square roots of the eigenvalues of A B (a similar
+    matrix): another matrix, and a general eigensolver instead of a symmetric one."""
+    rng = np.random.default_rng(1)
+    mu_a, mu_b, cov_a, cov_b = rng.standard_normal(16), rng.standard_normal(16), random_cov(rng, 16), random_cov(rng, 16)
+    a, b = with_moments(rng, 4000, mu_a, cov_a), with_moments(rng, 3000, mu_b, cov_b)
+    cross = np.sqrt(np.linalg.eigvals(cov_a @ cov_b)).real.sum()
+    want = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * cross
+    assert fid(a, b) == pytest.approx(want, rel=1e-9)
+
+
+# --- diversity and novelty on constructed images ----------------------------------------------------
+
+BLOCK = 4     # pixels per block; no two images light the same block, so every distance is known
+SAMPLES = 50  # 5 of each digit: one group of five per digit
+
+
+def lit(*blocks: tuple[int, float]) -> np.ndarray:
+    """A 28x28 image lighting each (block index, intensity)."""
+    image = np.zeros(28 * 28)
+    for index, value in blocks:
+        image[index * BLOCK:(index + 1) * BLOCK] = value
+    return image.reshape(28, 28)
+
+
+@pytest.fixture(scope="module")
+def constructed(judge) -> Reference:
+    """Training image t lights block t. Test image t adds block 50 + t: its nearest training image is t,
+    2.0 away (4 pixels at 1), and any two test images are 4.0 apart (16 pixels)."""
+    train = np.stack([lit((t, 1.0)) for t in range(SAMPLES)])
+    test = np.stack([lit((t, 1.0), (SAMPLES + t, 1.0)) for t in range(SAMPLES)])
+    return Reference.build(judge, train, test, np.arange(SAMPLES) % 10)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.5, 1.0])
+def test_diversity_and_novelty_of_known_offsets_of_training_images(judge, constructed, offset):
+    """Sample t is training image t plus block 100 + t at ``offset``: 2 * offset from its nearest
+    training image (novelty ratio = offset), and sqrt(8 + 8 offset^2) from any other sample
+    (diversity ratio = sqrt((1 + offset^2) / 2))."""
+    samples = np.stack([lit((t, 1.0), (2 * SAMPLES + t, offset)) for t in range(SAMPLES)])
+    result = score(samples, np.arange(SAMPLES) % 10, judge, constructed)
+    assert constructed.test_novelty == pytest.approx(2.0)
+    assert result["novelty_ratio"] == pytest.approx(offset, abs=1e-3)  # float32 distances
+    assert result["diversity_ratio"] == pytest.approx(np.sqrt((1 + offset ** 2) / 2))
+    assert result["distinct_groups"] == 1.0  # every pair >= sqrt(8), over the visible distance
+
+
+# --- real digits ------------------------------------------------------------------------------------
 
 
 def test_real_test_digits_score_as_real(reference, judge):
