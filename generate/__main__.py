@@ -8,7 +8,7 @@ from generate.arguments import parse_args
 from generate.dataset import build, open_generator
 from training.cli import command_line, fail
 from training.mnist import DataError
-from webapp.generators import ModelError
+from digits.generators import ModelError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ import datetime
 import hashlib
 from pathlib import Path
 
-from webapp.generators import Generator
+from digits.generators import Generator
 
 CARD_NAME = "card.json"
 PIXELS = "uint8 28x28, 0 = background, 255 = ink (round(clip(x, 0, 1) * 255) of the generator's image)"

@@ -11,7 +11,7 @@ from generate.card import CARD_NAME, make_card
 from generate.sampling import latents, render
 from generate.writers import FORMATS
 from training.mnist import DataError
-from webapp.generators import Generator, load_generators
+from digits.generators import Generator, load_generators
 
 BATCH_SIZE = 256
 

@@ -27,7 +27,7 @@ from training.distributed import resolve_device
 from training.files import atomic_path
 from training.judge import add_recipe_args, check_recipe, predict, train_classifier
 from training.mnist import DataError, load_split
-from webapp.generators import Generator, ModelError, open_session
+from digits.generators import Generator, ModelError, open_session
 
 THREADS = 2
 CAS_TARGET, REAL_TARGET = 0.99, 0.995
