@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from digits import handwriting
+from digits.generators import Style
+from evaluate.metrics import judge
+
+MORPH_FRAMES = 8
 _YS, _XS = np.mgrid[0:28, 0:28].astype(np.float64)
 
 
@@ -39,7 +44,20 @@ def row_consistency(rows: np.ndarray) -> dict[str, float]:
     return {"style_slant": consistency(slant.reshape(shape)), "style_ink": consistency(ink.reshape(shape))}
 
 
-def morph_smoothness(frames: np.ndarray) -> float:
-    """frames [M, F, 28, 28]: share of morphs whose largest frame-to-frame step is <= 2x their mean step."""
-    steps = np.linalg.norm((frames[:, 1:] - frames[:, :-1]).reshape(len(frames), frames.shape[1] - 1, -1), axis=-1)
-    return float((steps.max(1) <= 2 * steps.mean(1)).mean())
+def style_scores(style: Style, judge_session, rows: int, morphs: int, seed: int) -> dict[str, float]:
+    """The handwriting columns of the quality table for one generator's style interface."""
+    written = handwriting.write(style, "0123456789", handwriting.hands(seed, rows, style.style_dim))
+    probs, _ = judge(judge_session, written.reshape(-1, 28, 28))
+    legible = probs.argmax(1) == np.tile(np.arange(10), rows)
+    rng = np.random.default_rng(seed)
+    pairs = rng.integers(0, 10, (morphs, 2))
+    seeds = rng.integers(0, 2**32, (morphs, 2))
+    frames = np.stack([handwriting.morph(style, int(a), int(b), int(s), int(t), MORPH_FRAMES)
+                       for (a, b), (s, t) in zip(pairs, seeds)])
+    ends, _ = judge(judge_session, frames[:, [0, -1]].reshape(-1, 28, 28))
+    ends_read = (ends.argmax(1).reshape(morphs, 2) == pairs).all(1)
+    steps = np.linalg.norm(np.diff(frames, axis=1).reshape(morphs, MORPH_FRAMES - 1, -1), axis=-1)
+    smooth = steps.max(1) <= 2 * steps.mean(1)
+    return {"legibility": float(legible.mean()),
+            "legibility_min_digit": float(legible.reshape(rows, 10).mean(0).min()),
+            **row_consistency(written), "morph_ok": float((ends_read & smooth).mean())}

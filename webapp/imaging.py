@@ -26,10 +26,20 @@ def pngs_base64(images: np.ndarray) -> list[str]:
     return [base64.b64encode(png_bytes(to_uint8(image))).decode("ascii") for image in images]
 
 
-def strip_png(images: np.ndarray) -> bytes:
-    """All images side by side in one PNG, separated by a thin grey gap."""
-    height = images.shape[1]
-    gap = np.full((height, STRIP_GAP), 90, dtype=np.uint8)
+def strip_png(images: np.ndarray, axis: int = 1) -> bytes:
+    """All images in one PNG, side by side (axis 1) or stacked (axis 0), with a thin grey gap between."""
+    gap_shape = (images.shape[1], STRIP_GAP) if axis == 1 else (STRIP_GAP, images.shape[2])
+    gap = np.full(gap_shape, 90, dtype=np.uint8)
     tiles = [to_uint8(image) for image in images]
     parts = [part for tile in tiles for part in (tile, gap)][:-1]
-    return png_bytes(np.concatenate(parts, axis=1))
+    return png_bytes(np.concatenate(parts, axis=axis))
+
+
+def gif_bytes(frames: np.ndarray, frame_ms: int = 120) -> bytes:
+    """An animated GIF that loops forever, holding the first and last frame a little longer."""
+    images = [Image.fromarray(to_uint8(frame), mode="L") for frame in frames]
+    durations = [frame_ms] * len(images)
+    durations[0] = durations[-1] = 4 * frame_ms
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    return buffer.getvalue()

@@ -60,7 +60,54 @@ def model_name(args: MultiDict, known: list[str], default: str) -> str:
 def parse(args: MultiDict, known: list[str], default_model: str, with_count: bool = False) -> Query:
     """Digit is required; seed defaults to a fresh random one; count only where the route allows it."""
     digit = integer(args, "digit", 0, 9)
-    seed = integer(args, "seed", 0, MAX_SEED, default=secrets.randbelow(MAX_SEED + 1))
+    drawn = seed(args)
     model = model_name(args, known, default_model)
     count = integer(args, "count", 1, MAX_COUNT, default=PAGE_COUNT) if with_count else PAGE_COUNT
-    return Query(digit, seed, model, count)
+    return Query(digit, drawn, model, count)
+
+
+MAX_ROWS = 16
+MIN_FRAMES, MAX_FRAMES, DEFAULT_FRAMES = 2, 64, 8
+NUMBER = re.compile(r"[0-9]{1,16}")
+
+
+@dataclass(frozen=True)
+class Number:
+    text: str
+    seed: int
+    model: str
+    count: int = PAGE_COUNT
+
+
+@dataclass(frozen=True)
+class Morph:
+    digit: int
+    to_digit: int
+    seed: int
+    to_seed: int
+    frames: int
+    model: str
+
+
+def seed(args: MultiDict, name: str = "seed") -> int:
+    return integer(args, name, 0, MAX_SEED, default=secrets.randbelow(MAX_SEED + 1))
+
+
+def number_text(args: MultiDict) -> str:
+    raw = single(args, "text")
+    if raw is None or not NUMBER.fullmatch(raw):
+        raise InvalidParameter("text is required: a number of 1 to 16 digits, 0-9 only")
+    return raw
+
+
+def parse_number(args: MultiDict, known: list[str], default_model: str) -> Number:
+    """text (1-16 ASCII digits) is required; count 1-16 rows, each in its own hand."""
+    return Number(number_text(args), seed(args), model_name(args, known, default_model),
+                  integer(args, "count", 1, MAX_ROWS, default=PAGE_COUNT))
+
+
+def parse_morph(args: MultiDict, known: list[str], default_model: str) -> Morph:
+    """From (digit, hand of seed) to (to_digit, hand of to_seed) in 2-64 frames."""
+    return Morph(integer(args, "digit", 0, 9), integer(args, "to_digit", 0, 9), seed(args), seed(args, "to_seed"),
+                 integer(args, "frames", MIN_FRAMES, MAX_FRAMES, default=DEFAULT_FRAMES),
+                 model_name(args, known, default_model))
