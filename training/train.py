@@ -38,7 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, help="total epochs (default: per model, cvae 30, cgan 30: 14,040 and 28,110 steps on 60,000 digits)")
     p.add_argument("--batch-size", type=int, help="global batch, split across ranks (default: cvae 128, cgan 64)")
     p.add_argument("--lr", type=float, help="default: per model, cvae 1e-3, cgan 2e-4")
-    p.add_argument("--latent-dim", type=int, help="default: per model, cvae 16, cgan 64")
+    p.add_argument("--latent-dim", type=int, help="the CGAN's noise width (default 64) or the CVAE's code width "
+                                                  "(default 16; its z, the ONNX latent_dim, has 1 more: the mixture component)")
     p.add_argument("--width", type=int, help="base channel count (default 32)")
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
