@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluate.metrics import Reference, generate, real_sample, score
+from evaluate.style import style_scores
 from training.cli import command_line, fail
 from training.files import atomic_path
 from training.grid import save_grid
@@ -16,6 +17,7 @@ from training.mnist import DataError, load_split
 from digits.generators import ModelError, load_generators, open_session
 
 THREADS = 2
+MORPHS = 200  # random (digit, hand) -> (digit, hand) morphs of 8 frames per generator
 
 REAL = "real digits"  # the reference row: training digits drawn as a generator's samples are
 TARGETS = {  # name: (test, text) for each committed generator
@@ -25,10 +27,15 @@ TARGETS = {  # name: (test, text) for each committed generator
     "diversity_ratio": (lambda v: 0.95 <= v <= 1.05, "0.95-1.05"),
     "distinct_groups": (lambda v: v >= 1.0, "100%"),
     "novelty_ratio": (lambda v: v >= 0.8, ">= 0.8"),
+    "legibility": (lambda v: v >= 0.99, ">= 99%"),
+    "style_slant": (lambda v: v <= 0.35, "<= 0.35"),
+    "style_ink": (lambda v: v <= 0.35, "<= 0.35"),
+    "morph_ok": (lambda v: v >= 1.0, "100%"),
 }
 COLUMNS = [("accuracy", "{:.2%}"), ("accuracy_min_digit", "{:.2%}"), ("confidence", "{:.3f}"), ("fid", "{:.2f}"),
            ("fid_ratio", "{:.2f}x"), ("fid_real_ratio", "{:.2f}x"), ("diversity_ratio", "{:.3f}"),
-           ("distinct_groups", "{:.1%}"), ("novelty_ratio", "{:.3f}")]
+           ("distinct_groups", "{:.1%}"), ("novelty_ratio", "{:.3f}"), ("legibility", "{:.2%}"),
+           ("style_slant", "{:.3f}"), ("style_ink", "{:.3f}"), ("morph_ok", "{:.1%}")]
 
 
 def table(results: dict[str, dict], floor: float) -> str:
@@ -38,6 +45,9 @@ def table(results: dict[str, dict], floor: float) -> str:
     for model, r in results.items():
         cells = []
         for name, fmt in COLUMNS:
+            if name not in r:  # real digits have no style interface
+                cells.append("")
+                continue
             judged = name in TARGETS and model != REAL
             mark = "" if not judged else (" ok" if TARGETS[name][0](r[name]) else " MISS")
             cells.append(fmt.format(r[name]) + mark)
@@ -83,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         images, digits = generate(generator, args.per_digit, args.seed)
         results[model] = score(images, digits, judge_session, ref)
         results[model]["fid_real_ratio"] = results[model]["fid"] / real["fid"]
+        if generator.style is not None:
+            results[model] |= style_scores(generator.style, judge_session, args.per_digit, MORPHS, args.seed)
         picks = [i for d in range(10) for i in range(d * args.per_digit, d * args.per_digit + 10)]
         save_grid(images[picks, None], args.artifacts / f"{model}_quality_grid.png")
     judge_meta = judge_session.get_modelmeta().custom_metadata_map
