@@ -87,6 +87,19 @@ def check_style(path: Path, session: ort.InferenceSession, generator: str, gener
     return style_dim
 
 
+def check_encoder(path: Path, session: ort.InferenceSession, generator: str, generator_sha256: str,
+                  style_dim: int) -> None:
+    """The encoder contract (README): a drawn digit and its label -> the style its generator's style interface takes."""
+    meta = metadata_of(session)
+    if meta.get("role") != "encoder":
+        raise ModelError(f"{path}: metadata role is not encoder")
+    if metadata_int(path, meta, "style_dim") != style_dim:
+        raise ModelError(f"{path}: style_dim {meta['style_dim']} differs from its style interface's {style_dim}")
+    check_io(path, session, {"image": ("float", ["N", 1, 28, 28]), "digit": ("int64", ["N"])},
+             {"style": ["N", style_dim]})
+    check_pair(path, meta, generator, generator_sha256)
+
+
 def check_pair(path: Path, meta: dict[str, str], generator: str, generator_sha256: str) -> None:
     """An extension file belongs to one generator file, named and hashed in its metadata."""
     if meta.get("generator") != generator or meta.get("generator_sha256") != generator_sha256:

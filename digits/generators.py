@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from digits.contract import ModelError, check_generator, check_style, metadata_of, sha256
+from digits.contract import ModelError, check_encoder, check_generator, check_style, metadata_of, sha256
 
 BATCH = 1000  # images per session call: bounded memory for any request size
 
@@ -33,6 +33,19 @@ class Style:
 
 
 @dataclass
+class Encoder:
+    """A generator's style encoder: (drawn digit [N,28,28] in [0,1], its label [N]) -> its style [N, style_dim]."""
+
+    path: Path
+    style_dim: int
+    session: ort.InferenceSession = field(repr=False)
+
+    def styles(self, images: np.ndarray, digits: np.ndarray) -> np.ndarray:
+        feed = {"image": images.astype(np.float32)[:, None], "digit": digits.astype(np.int64)}
+        return self.session.run(["style"], feed)[0]
+
+
+@dataclass
 class Generator:
     name: str
     path: Path
@@ -40,6 +53,7 @@ class Generator:
     metadata: dict[str, str]
     session: ort.InferenceSession = field(repr=False)
     style: Style | None = None
+    encoder: Encoder | None = None
 
     def images(self, digits: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Images [N,28,28] in [0,1] for digits [N] and noise [N, latent_dim], in bounded batches."""
@@ -51,7 +65,8 @@ class Generator:
 
     def describe(self) -> dict:
         return {"name": self.name, "file": self.path.name, "latent_dim": self.latent_dim,
-                "style_dim": self.style.style_dim if self.style else None, "metadata": self.metadata}
+                "style_dim": self.style.style_dim if self.style else None, "encoder": self.encoder is not None,
+                "metadata": self.metadata}
 
 
 def noise(seed: int, count: int, dim: int) -> np.ndarray:
@@ -91,8 +106,8 @@ def open_session(path: Path, threads: int) -> ort.InferenceSession:
 def load_generators(folder: Path, threads: int) -> dict[str, Generator]:
     """Open every generator in the folder with its style file; any bad file stops start-up.
 
-    Files with a ``role`` in their metadata are not generators: ``style`` files join their
-    generator, the judge and the CVAE's encoder are opened by the parts that use them.
+    Files with a ``role`` in their metadata are not generators: ``style`` and ``encoder`` files
+    join their generator (checked against its hash), the judge is opened by the evaluation.
     """
     generators: dict[str, Generator] = {}
     extensions: dict[str, list[tuple[Path, ort.InferenceSession]]] = {}
@@ -110,17 +125,33 @@ def load_generators(folder: Path, threads: int) -> dict[str, Generator]:
         raise ModelError(f"{folder}: no *.onnx generator files (run make export, or set FLASK_ARTIFACTS_DIR)")
     for path, session in extensions.get("style", []):
         attach_style(generators, path, session)
+    for path, session in extensions.get("encoder", []):
+        attach_encoder(generators, path, session)
     for generator in generators.values():
         smoke_test(generator)
     return generators
 
 
-def attach_style(generators: dict[str, Generator], path: Path, session: ort.InferenceSession) -> None:
+def owner_of(generators: dict[str, Generator], path: Path, session: ort.InferenceSession) -> Generator:
     owner = generators.get(metadata_of(session).get("model", ""))
     if owner is None:
-        raise ModelError(f"{path}: a style file whose generator is not in {path.parent}")
+        raise ModelError(f"{path}: its generator (metadata model) is not in {path.parent}")
+    return owner
+
+
+def attach_style(generators: dict[str, Generator], path: Path, session: ort.InferenceSession) -> None:
+    owner = owner_of(generators, path, session)
     style_dim = check_style(path, session, owner.path.name, sha256(owner.path.read_bytes()))
     owner.style = Style(path, style_dim, session)
+
+
+def attach_encoder(generators: dict[str, Generator], path: Path, session: ort.InferenceSession) -> None:
+    """An encoder writes styles for its generator's style interface, so it needs that interface too."""
+    owner = owner_of(generators, path, session)
+    if owner.style is None:
+        raise ModelError(f"{path}: an encoder for {owner.path.name}, which has no style file beside it")
+    check_encoder(path, session, owner.path.name, sha256(owner.path.read_bytes()), owner.style.style_dim)
+    owner.encoder = Encoder(path, owner.style.style_dim, session)
 
 
 def smoke_test(generator: Generator) -> None:
@@ -129,5 +160,7 @@ def smoke_test(generator: Generator) -> None:
         generator.generate(0, 2, 0)
         if generator.style:
             generator.style.images(np.eye(10, dtype=np.float32)[:2], np.zeros((2, generator.style.style_dim)))
+        if generator.encoder:
+            generator.encoder.styles(np.zeros((2, 28, 28)), np.arange(2))
     except Exception as exc:  # onnxruntime's run errors have no common base class
         raise ModelError(f"{generator.path}: test inference failed ({type(exc).__name__})") from None

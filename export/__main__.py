@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from export.onnx_export import ARTIFACT_NAMES, ExportError, export, load_generator
+from export.onnx_export import ARTIFACT_NAMES, ExportError, encoder_of, export, load_recipe
 from training.checkpoint import CheckpointError
 from training.cli import command_line, fail
 
@@ -21,12 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     ckpt = args.checkpoint or Path("runs") / (args.model or "cvae") / "checkpoint.pt"
     try:
-        generator, state = load_generator(ckpt)
+        recipe, state = load_recipe(ckpt)
         model = state["meta"]["model"]
         if args.model and args.model != model:
             raise ExportError(f"{ckpt}: holds a {model}, not a {args.model}; nothing written")
         out = args.out or Path("artifacts") / ARTIFACT_NAMES[model]
-        max_diff = export(generator, state, out, args.seed, command_line("export", argv))
+        max_diff = export(recipe.generator().eval(), state, out, args.seed, command_line("export", argv),
+                          encoder_of(recipe, state))
     except (ExportError, CheckpointError, OSError) as exc:
         return fail(exc, 1)
     print(f"wrote {out} (max abs diff vs PyTorch {max_diff:.2e})")

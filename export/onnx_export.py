@@ -16,7 +16,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from digits.contract import ModelError, check_generator, check_style, sha256
+from digits.contract import ModelError, check_encoder, check_generator, check_style, sha256
 from digits.generators import Generator, noise, open_session
 from training import checkpoint
 from training.files import atomic_path
@@ -35,6 +35,17 @@ class ExportError(Exception):
 
 def load_generator(path: Path) -> tuple[nn.Module, dict]:
     """Rebuild the generator from a full or a generator-only checkpoint; returns it with the checkpoint."""
+    recipe, state = load_recipe(path)
+    return recipe.generator().eval(), state
+
+
+def encoder_of(recipe, state: dict) -> nn.Module | None:
+    """The style encoder of a full CVAE checkpoint; None for models without one or generator-only files."""
+    return recipe.style_encoder().eval() if "recipe" in state and hasattr(recipe, "style_encoder") else None
+
+
+def load_recipe(path: Path):
+    """The training recipe rebuilt from a checkpoint, with every weight the checkpoint holds."""
     state = checkpoint.load(path)
     try:
         config = state["config"]
@@ -48,7 +59,7 @@ def load_generator(path: Path) -> tuple[nn.Module, dict]:
     except (KeyError, AttributeError, RuntimeError, TypeError) as exc:
         raise checkpoint.CheckpointError(
             f"{path}: does not fit this version's models ({type(exc).__name__}: {str(exc)[:120]})") from None
-    return recipe.generator().eval(), state
+    return recipe, state
 
 
 def generator_feeds(latent_dim: int, seed: int) -> list[dict[str, np.ndarray]]:
@@ -69,19 +80,26 @@ def style_feeds(style_dim: int, seed: int) -> list[dict[str, np.ndarray]]:
     return feeds
 
 
+def encoder_feeds(seed: int) -> list[dict[str, np.ndarray]]:
+    """Images in [0, 1] with a stroke-like sparsity, and labels."""
+    rng = np.random.default_rng(seed)
+    return [{"image": (rng.random((n, 1, 28, 28)) * (rng.random((n, 1, 28, 28)) < 0.2)).astype(np.float32),
+             "digit": rng.integers(0, 10, n).astype(np.int64)} for n in (1, 5, 64)]
+
+
 def build(module: nn.Module, feeds: list[dict[str, np.ndarray]], metadata: dict[str, str],
-          check: Callable[[ort.InferenceSession], object]) -> tuple[bytes, float]:
+          check: Callable[[ort.InferenceSession], object], output: str = "image") -> tuple[bytes, float]:
     """ONNX bytes that pass ``check`` (the consumers' own contract check), keep images in [0, 1] and
     match PyTorch within TOLERANCE; else ExportError, and nothing is written."""
     module.eval()  # a wrapper starts in training mode, and with it the batch norms it holds
     example = tuple(torch.from_numpy(v) for v in feeds[1].values())
-    data = to_onnx(module, example, list(feeds[0]), ["image"], metadata).SerializeToString()
+    data = to_onnx(module, example, list(feeds[0]), [output], metadata).SerializeToString()
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     try:
         check(session)
     except ModelError as exc:
         raise ExportError(f"{exc}; nothing written") from None
-    for feed in feeds:
+    for feed in feeds if output == "image" else ():
         (images,) = session.run(["image"], feed)
         if images.min() < 0 or images.max() > 1:
             raise ExportError(f"images in [{images.min()}, {images.max()}] break the contract; nothing written")
@@ -136,9 +154,10 @@ nothing else. Pixels are {PIXELS.get(meta['model'], 'intensities in [0, 1]')}: s
 """
 
 
-def export(generator: nn.Module, state: dict, out: Path, seed: int, command: str) -> float:
-    """Build and verify the generator and its style interface, write both atomically, then the
-    generator's sample grid and model card beside them. Returns the worst parity difference."""
+def export(generator: nn.Module, state: dict, out: Path, seed: int, command: str,
+           encoder: nn.Module | None = None) -> float:
+    """Build and verify the generator, its style interface and (CVAE) its style encoder, write them
+    atomically, then the generator's sample grid and model card. Returns the worst parity difference."""
     meta = state["meta"]
     latent_dim = generator.noise_dim  # the size of z in the contract: what the caller draws
     metadata = {
@@ -150,22 +169,31 @@ def export(generator: nn.Module, state: dict, out: Path, seed: int, command: str
     }
     model_bytes, diff = build(generator, generator_feeds(latent_dim, seed), metadata,
                               lambda session: check_generator(out, session))
-    style_out = style_path(out, meta["model"])
-    style_meta = {"model": meta["model"], "role": "style", "style_dim": str(generator.style_dim),
-                  "generator": out.name, "generator_sha256": sha256(model_bytes)}
+    digest = sha256(model_bytes)
+    pair = {"model": meta["model"], "style_dim": str(generator.style_dim), "generator": out.name,
+            "generator_sha256": digest}
+    style_out, encoder_out = (extension_path(out, meta["model"], role) for role in ("style", "encoder"))
     style_bytes, style_diff = build(
-        Styled(generator), style_feeds(generator.style_dim, seed), style_meta,
-        lambda session: check_style(style_out, session, out.name, sha256(model_bytes)))
-    for path, data in ((out, model_bytes), (style_out, style_bytes)):
+        Styled(generator), style_feeds(generator.style_dim, seed), {**pair, "role": "style"},
+        lambda session: check_style(style_out, session, out.name, digest))
+    files, diffs = {out: model_bytes, style_out: style_bytes}, [diff, style_diff]
+    if encoder is not None:
+        files[encoder_out], encoder_diff = build(
+            encoder, encoder_feeds(seed), {**pair, "role": "encoder"},
+            lambda session: check_encoder(encoder_out, session, out.name, digest, generator.style_dim), "style")
+        diffs.append(encoder_diff)
+    for path, data in files.items():
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)
+    if encoder is None:
+        encoder_out.unlink(missing_ok=True)  # an encoder of an earlier export would not fit this generator
     written = Generator(meta["model"], out, latent_dim, metadata, open_session(out, 1))
     save_grid(sample_grid(written, seed), out.parent / f"{out.stem}_grid.png")
     with atomic_path(out.parent / f"{out.stem}_card.md") as tmp:
-        tmp.write_text(model_card(out, model_bytes, metadata, max(diff, style_diff), command))
-    return max(diff, style_diff)
+        tmp.write_text(model_card(out, model_bytes, metadata, max(diffs), command))
+    return max(diffs)
 
 
-def style_path(generator_out: Path, model: str) -> Path:
-    """<model>_style.onnx beside the generator file."""
-    return generator_out.parent / f"{model}_style.onnx"
+def extension_path(generator_out: Path, model: str, role: str) -> Path:
+    """<model>_style.onnx and <model>_encoder.onnx beside the generator file."""
+    return generator_out.parent / f"{model}_{role}.onnx"

@@ -90,6 +90,23 @@ class CVAE(nn.Module):
         self.decoder.prior.fit(mu, var, digits)
 
 
+class StyleEncoder(nn.Module):
+    """(image [N,1,28,28], digit [N]) -> style [N, code_dim]: the posterior mean as an offset from its
+    digit's mean, in the units of the decoder's style interface, so writing any digit with it
+    reproduces this hand (README, The encoder contract)."""
+
+    def __init__(self, model: CVAE) -> None:
+        super().__init__()
+        self.model = model
+        means, scale = model.decoder.style_map()
+        self.register_buffer("means", means.detach().clone())
+        self.register_buffer("unscale", torch.linalg.inv(scale.double()).float().T.contiguous())
+
+    def forward(self, image: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
+        mu, _ = self.model.encode(image, digit)
+        return (mu - one_hot(digit) @ self.means) @ self.unscale
+
+
 class Recipe:
     """How the shared training loop trains a CVAE: one optimizer, ELBO with a linear KL warm-up."""
 
@@ -123,6 +140,9 @@ class Recipe:
 
     def generator(self) -> nn.Module:
         return self.model.decoder
+
+    def style_encoder(self) -> nn.Module:
+        return StyleEncoder(self.model)
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict()}
