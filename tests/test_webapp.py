@@ -245,3 +245,16 @@ def test_every_model_serves_the_page_and_api(client):
         assert f'<option value="{name}" selected>' in html or len(names) == 1
         body = client.get(f"/api/v1/generate?digit=5&seed=11&model={name}").get_json()
         assert body["model"] == name and len(body["images"]) == 5
+
+
+REFLECTED = {"model": "model must be one of cgan, cvae", "digit": "digit must be an integer from 0 to 9",
+             "seed": "seed must be an integer from 0 to 4294967295", "count": "count must be an integer from 1 to 64"}
+
+
+@pytest.mark.parametrize("route,name", [(route, name) for route in ("/", "/api/v1/generate", "/api/v1/generate.png")
+                                        for name in REFLECTED if (route, name) != ("/", "count")])  # no count on the page
+def test_refusals_list_the_allowed_values_and_never_reflect_the_input(client, route, name):
+    response = client.get(route, query_string={"digit": "3", "seed": "1", name: "<script>xq"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and html.escape(REFLECTED[name]) in body
+    assert "xq" not in body, "the refused value (or its escaped form) came back"
