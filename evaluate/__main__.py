@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from digits.cli import command_line, fail
+from digits.files import atomic_path
+from digits.generators import ModelError, load_generators, open_session
+from digits.grid import save_grid
+from digits.idx import DataError, load_split
 from evaluate.metrics import Reference, generate, real_sample, score
 from evaluate.style import style_scores
-from training.cli import command_line, fail
-from training.files import atomic_path
-from training.grid import save_grid
-from training.mnist import DataError, load_split
-from digits.generators import ModelError, load_generators, open_session
 
 THREADS = 2
 MORPHS = 200  # random (digit, hand) -> (digit, hand) morphs of 8 frames per generator

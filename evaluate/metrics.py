@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 
 from digits.generators import Generator, noise
+from digits.judge import judge
 
 GROUP = 5
 # Two images are "visibly different" when their pixel distance (L2, ink in 0..1) is at least this:
@@ -34,13 +34,6 @@ def real_sample(images: np.ndarray, labels: np.ndarray, per_digit: int, seed: in
     rng = np.random.default_rng(seed)
     picks = np.concatenate([rng.choice(np.flatnonzero(labels == d), per_digit, replace=False) for d in range(10)])
     return images[picks], labels[picks], picks
-
-
-def judge(judge_session: ort.InferenceSession, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities [N,10] and penultimate features [N,F] of images [N,28,28] in [0,1]."""
-    x = images.astype(np.float32)[:, None]
-    outs = [judge_session.run(["probs", "features"], {"image": chunk}) for chunk in np.array_split(x, max(1, len(x) // 1000))]
-    return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
 
 
 def fid(a: np.ndarray, b: np.ndarray) -> float:

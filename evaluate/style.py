@@ -11,7 +11,7 @@ import numpy as np
 
 from digits import handwriting
 from digits.generators import Style
-from evaluate.metrics import judge
+from digits.judge import judge
 
 MORPH_FRAMES = 8
 _YS, _XS = np.mgrid[0:28, 0:28].astype(np.float64)

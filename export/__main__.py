@@ -5,9 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from digits.cli import command_line, fail
 from export.onnx_export import ARTIFACT_NAMES, ExportError, encoder_of, export, load_recipe
 from training.checkpoint import CheckpointError
-from training.cli import command_line, fail
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import datetime
 from pathlib import Path
-
 from typing import Callable
 
 import numpy as np
@@ -17,14 +16,15 @@ import torch
 from torch import nn
 
 from digits.contract import ModelError, check_encoder, check_generator, check_style, sha256
+from digits.files import atomic_path
 from digits.generators import Generator, noise, open_session
+from digits.grid import save_grid
 from training import checkpoint
-from training.files import atomic_path
-from training.grid import save_grid
 from training.conditioning import Styled
 from training.onnx import TOLERANCE, parity, to_onnx
 from training.precision import Precision
 from training.train import RECIPES
+
 ARTIFACT_NAMES = {"cvae": "cvae_decoder.onnx", "cgan": "cgan_generator.onnx"}
 PIXELS = {"cvae": "the decoder's Bernoulli means", "cgan": "the generator's sigmoid outputs"}  # for the card
 

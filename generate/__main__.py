@@ -4,11 +4,11 @@ from __future__ import annotations
 import sys
 import time
 
+from digits.cli import command_line, fail
+from digits.generators import ModelError
+from digits.idx import DataError
 from generate.arguments import parse_args
 from generate.dataset import build, open_generator
-from training.cli import command_line, fail
-from training.mnist import DataError
-from digits.generators import ModelError
 
 
 def main(argv: list[str] | None = None) -> int:

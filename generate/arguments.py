@@ -6,9 +6,9 @@ import os
 import sys
 from pathlib import Path
 
+from digits.cli import fail
 from generate.dataset import BATCH_SIZE
 from generate.writers import FORMATS
-from training.cli import fail
 
 DIGITS = [str(digit) for digit in range(10)]
 

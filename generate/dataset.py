@@ -6,12 +6,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from generate.atomic import atomic_folder
+from digits.files import atomic_folder
+from digits.generators import Generator, load_generators
+from digits.idx import DataError
 from generate.card import CARD_NAME, make_card
 from generate.sampling import latents, render
 from generate.writers import FORMATS
-from training.mnist import DataError
-from digits.generators import Generator, load_generators
 
 BATCH_SIZE = 256
 
@@ -41,7 +41,7 @@ def build(generator: Generator, counts: dict[int, int], seed: int, fmt: str, out
     replace = check_target(out, force)
     digits, z = latents(counts, generator.latent_dim, seed)
     with tqdm(total=len(digits), unit="img", desc=f"{generator.name} digits", disable=None) as bar:
-        images = render(generator.session, digits, z, batch_size, bar.update)
+        images = render(generator, digits, z, batch_size, bar.update)
     card = make_card(generator, counts, seed, fmt, command)
     with atomic_folder(out, replace) as folder:
         FORMATS[fmt](folder, images, digits)

@@ -1,15 +1,12 @@
-"""Draw every latent first, then run the generator in batches: the bytes never depend on the batch size.
-
-Belongs in the shared core package beside ``Generator``; evaluation and the web app sample the same way.
-"""
+"""Draw every latent first, then run the generator in batches: the bytes never depend on the batch size."""
 from __future__ import annotations
 
 from typing import Callable
 
 import numpy as np
-import onnxruntime as ort
 
-from webapp.imaging import to_uint8
+from digits.generators import Generator
+from digits.images import to_uint8
 
 
 def latents(counts: dict[int, int], latent_dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -25,13 +22,12 @@ def latents(counts: dict[int, int], latent_dim: int, seed: int) -> tuple[np.ndar
     return digits[order], z[order]
 
 
-def render(session: ort.InferenceSession, digits: np.ndarray, z: np.ndarray, batch_size: int,
+def render(generator: Generator, digits: np.ndarray, z: np.ndarray, batch_size: int,
            advance: Callable[[int], object] = lambda n: None) -> np.ndarray:
     """uint8 images [N,28,28] (0 background, 255 ink) from batched runs; ``advance(n)`` after each batch."""
     images = np.empty((len(digits), 28, 28), dtype=np.uint8)
     for start in range(0, len(digits), batch_size):
         part = slice(start, start + batch_size)
-        (batch,) = session.run(["image"], {"digit": digits[part], "z": z[part]})
-        images[part] = to_uint8(batch[:, 0])
-        advance(len(batch))
+        images[part] = to_uint8(generator.images(digits[part], z[part]))
+        advance(len(images[part]))
     return images

@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from training.mnist import write_idx
-from webapp.imaging import png_bytes
+from digits.idx import write_idx
+from digits.images import png_bytes
 
 NPZ_NAME = "train.npz"
 LABELS_CSV = "labels.csv"

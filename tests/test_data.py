@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from digits.idx import DataError, find_idx, load_split, read_idx
 from training.data import DeviceDataset
-from training.mnist import DataError, find_idx, load_split, read_idx
 
 TRAIN_IMAGES = "train-images-idx3-ubyte"
 TRAIN_LABELS = "train-labels-idx1-ubyte"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluate.metrics import GROUP, Reference, all_distinct, fid, groups_of, nearest_distance, score
-from training.mnist import load_split
 from digits.generators import open_session
+from digits.idx import load_split
+from evaluate.metrics import GROUP, Reference, all_distinct, fid, groups_of, nearest_distance, score
 
 
 @pytest.fixture(scope="module")

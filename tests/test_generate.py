@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
+from digits.idx import load_split, read_idx, write_idx
 from generate import writers
 from generate.__main__ import main
 from tests.conftest import ROOT
-from training.mnist import load_split, read_idx, write_idx
 
 ARTIFACTS = ROOT / "artifacts"
 SERVE_PYTHON = ROOT / ".venv-serve" / "bin" / "python"
@@ -170,7 +170,7 @@ def test_a_killed_run_leaves_only_a_hidden_partial_folder(tmp_path):
     script = (
         "import os, signal, sys\n"
         "import generate.writers as w\n"
-        "from training.mnist import write_idx\n"
+        "from digits.idx import write_idx\n"
         "def write(path, array):\n"
         "    if 'labels' in path.name: os.kill(os.getpid(), signal.SIGKILL)\n"
         "    write_idx(path, array)\n"

@@ -13,9 +13,9 @@ import math
 import numpy as np
 import pytest
 
-from evaluate.metrics import Reference, generate, score
-from training.mnist import load_split
 from digits.generators import load_generators, open_session
+from digits.idx import load_split
+from evaluate.metrics import Reference, generate, score
 
 PER_DIGIT = 200
 SEED = 2024

@@ -13,9 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
+from digits.files import atomic_path
 from tests.training_helpers import assert_same_run
 from training import checkpoint
-from training.files import atomic_path
 from training.train import RECIPES, main
 
 LIMIT = 256

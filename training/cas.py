@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluate.metrics import judge
+from digits.cli import command_line, fail
+from digits.files import atomic_path
+from digits.generators import Generator, ModelError, open_session
+from digits.idx import DataError, load_split
+from digits.judge import judge
 from generate.card import sha256_of
 from generate.dataset import build, open_generator
-from training.cli import command_line, fail
 from training.distributed import resolve_device
-from training.files import atomic_path
 from training.judge import add_recipe_args, check_recipe, predict, train_classifier
-from training.mnist import DataError, load_split
-from digits.generators import Generator, ModelError, open_session
 
 THREADS = 2
 CAS_TARGET, REAL_TARGET = 0.99, 0.995

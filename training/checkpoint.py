@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from training.files import atomic_path
+from digits.files import atomic_path
 
 FULL = "checkpoint.pt"
 

@@ -19,12 +19,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from digits.cli import command_line, fail
+from digits.files import atomic_path
+from digits.grid import save_grid
+from digits.idx import DataError, load_split
 from training import cgan, checkpoint, cvae, distributed
-from training.cli import command_line, fail
 from training.data import DeviceDataset
-from training.files import atomic_path
-from training.grid import save_grid
-from training.mnist import DataError, load_split
+from training.mnist import load_or_download
 from training.precision import Precision
 
 RECIPES = {"cvae": cvae, "cgan": cgan}
@@ -87,7 +88,7 @@ def load_data(args: argparse.Namespace, ctx: distributed.Context) -> DeviceDatas
     """Rank 0 fetches the data if needed; the others read it after."""
     fetch = args.download or args.data_dir == DEFAULT_DATA
     if ctx.is_main:
-        images, labels = load_split(args.data_dir, "train", fetch=fetch)
+        images, labels = load_or_download(args.data_dir, "train", fetch)
     ctx.barrier()
     if not ctx.is_main:
         images, labels = load_split(args.data_dir, "train")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from webapp import params
 from digits.generators import Generator
+from webapp import params
 from webapp.imaging import pngs_base64, strip_png
 
 bp = Blueprint("api", __name__)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.files import atomic_path
+from digits.files import atomic_path
 
 
 def grid_image(images: np.ndarray, rows: int, pad: int = 2) -> Image.Image:

@@ -1,7 +1,5 @@
-"""A whole folder written atomically: a killed run leaves no half dataset under the final name.
-
-Belongs in the shared core package beside ``atomic_path`` (its one-file counterpart).
-"""
+"""Atomic writes of files and whole folders: a reader (or a crash) never sees half a checkpoint,
+model, grid or dataset."""
 from __future__ import annotations
 
 import contextlib
@@ -10,6 +8,24 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it replaces ``target`` in one rename."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp_path, 0o644)
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,107 @@
+"""A drawing, photo or scan of one digit -> the 28x28 MNIST digit a model sees, as MNIST's makers did it.
+
+Decode (PNG, JPEG or WebP; the size is checked from the header before any pixel is decoded),
+turn upright (EXIF), lay transparency on white, go grey; tell the ink from the paper by the
+border; crop to the ink; scale the longer side to 20 pixels, antialiased; put the centre of
+mass at the centre of 28x28. The web app, the evaluation and the tests all call ``normalise``.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_SIDE = 2048
+FORMATS = ("PNG", "JPEG", "WEBP")
+BOX, SIZE = 20, 28  # MNIST: the digit fits a 20x20 box, centred by mass in 28x28
+CENTRE = SIZE // 2  # MNIST's test digits have their centre of mass at pixel (14, 14) on average
+NOISE = 0.05  # ink weaker than this (about 13 of 255 grey levels: paper texture, JPEG noise) is background
+MIN_CONTRAST = 0.1  # less than this between paper and darkest ink: nothing drawn
+MAX_INK_SHARE = 0.5  # a digit covers far less of its page; more is a filled or inverted picture
+
+
+class DrawingError(ValueError):
+    """An upload that is not a usable drawing of a digit; the message never quotes the upload."""
+
+
+def normalise(data: bytes) -> np.ndarray:
+    """Image file bytes -> [28, 28] float32, ink = 1, background = 0; DrawingError if unusable."""
+    ink = ink_of(grey(decode(data)))
+    return centred(scaled(cropped(ink)))
+
+
+def decode(data: bytes) -> Image.Image:
+    """An upright, fully decoded still image, refused before decoding if it is too big or not one frame."""
+    if len(data) > MAX_BYTES:
+        raise DrawingError(f"the image file is larger than {MAX_BYTES // (1024 * 1024)} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)  # reads the header only
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DrawingError(f"the image is larger than {MAX_SIDE}x{MAX_SIDE} pixels") from None
+    except Exception:  # Pillow raises many types for a file that is not an image it reads
+        raise DrawingError("the file is not a PNG, JPEG or WebP image") from None
+    if max(image.size) > MAX_SIDE:
+        raise DrawingError(f"the image is larger than {MAX_SIDE}x{MAX_SIDE} pixels")
+    if getattr(image, "n_frames", 1) > 1:
+        raise DrawingError("the image is animated: send a single still image")
+    try:
+        image.load()
+        return ImageOps.exif_transpose(image)
+    except Exception:  # truncated data, a corrupt chunk or EXIF block: each decoder has its own error
+        raise DrawingError("the image file is truncated or damaged") from None
+
+
+def grey(image: Image.Image) -> np.ndarray:
+    """Brightness [H, W] in [0, 1]; transparent parts count as white paper."""
+    if image.mode.startswith("I"):  # 16-bit greyscale PNG
+        return np.asarray(image, dtype=np.float32) / 65535.0
+    if image.has_transparency_data:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def ink_of(brightness: np.ndarray) -> np.ndarray:
+    """Ink [H, W] in [0, 1], whichever way round it was drawn: the border is paper, the ink differs from it."""
+    border = np.concatenate([brightness[0], brightness[-1], brightness[:, 0], brightness[:, -1]])
+    paper = float(np.median(border))
+    dark_ink = paper >= float(brightness.mean())
+    ink = np.clip(paper - brightness if dark_ink else brightness - paper, 0.0, None)
+    contrast = float(ink.max())
+    if contrast < MIN_CONTRAST:
+        raise DrawingError("the image is blank: no digit found")
+    ink /= contrast
+    if (ink > 0.5).mean() > MAX_INK_SHARE:
+        raise DrawingError("the image is mostly ink: draw one digit on a plain background")
+    ink[ink < NOISE] = 0.0
+    return ink
+
+
+def cropped(ink: np.ndarray) -> np.ndarray:
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+def scaled(ink: np.ndarray) -> np.ndarray:
+    """The longer side to 20 pixels, aspect kept; BOX averages every source pixel (antialiased, no ringing)."""
+    h, w = ink.shape
+    size = (max(1, round(w * BOX / max(h, w))), max(1, round(h * BOX / max(h, w))))
+    return np.asarray(Image.fromarray(ink, mode="F").resize(size, Image.Resampling.BOX), dtype=np.float32)
+
+
+def centred(box: np.ndarray) -> np.ndarray:
+    """The box in 28x28, shifted by whole pixels so its centre of mass lands on (14, 14), kept inside."""
+    h, w = box.shape
+    mass = box.sum()
+    cy = (box.sum(1) * np.arange(h)).sum() / mass
+    cx = (box.sum(0) * np.arange(w)).sum() / mass
+    top = int(np.clip(round(CENTRE - cy), 0, SIZE - h))
+    left = int(np.clip(round(CENTRE - cx), 0, SIZE - w))
+    out = np.zeros((SIZE, SIZE), dtype=np.float32)
+    out[top:top + h, left:left + w] = np.clip(box, 0.0, 1.0)
+    return out

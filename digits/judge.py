@@ -1,0 +1,12 @@
+"""The judge's view of digits through its ONNX file: the evaluation and CAS read it the same way."""
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+
+def judge(judge_session: ort.InferenceSession, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities [N,10] and penultimate features [N,F] of images [N,28,28] in [0,1]."""
+    x = images.astype(np.float32)[:, None]
+    outs = [judge_session.run(["probs", "features"], {"image": chunk}) for chunk in np.array_split(x, max(1, len(x) // 1000))]
+    return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
