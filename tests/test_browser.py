@@ -33,10 +33,10 @@ def browser():
         browser.close()
 
 
-def loaded_images(page) -> list[dict]:
-    page.wait_for_function("[...document.querySelectorAll('.samples img')].every(i => i.complete)")
+def loaded_images(page, selector: str = ".samples img") -> list[dict]:
+    page.wait_for_function(f"[...document.querySelectorAll('{selector}')].every(i => i.complete)")
     return page.eval_on_selector_all(
-        ".samples img", "imgs => imgs.map(i => ({w: i.naturalWidth, h: i.naturalHeight, src: i.src, alt: i.alt}))")
+        selector, "imgs => imgs.map(i => ({w: i.naturalWidth, h: i.naturalHeight, src: i.src, alt: i.alt}))")
 
 
 def test_pick_a_digit_get_five_images_and_reproduce_them(browser, base_url, tmp_path):
@@ -78,3 +78,67 @@ def test_error_page_keeps_a_usable_form(browser, base_url):
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url("**/?digit=2&seed=*")
     assert len(loaded_images(page)) == 5
+
+
+def watched_page(browser) -> tuple[object, list[str]]:
+    """A page and the console errors and exceptions it reports (a CSP violation is one)."""
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    return page, problems
+
+
+def test_write_a_number_in_five_hands_and_reproduce_them(browser, base_url):
+    page, problems = watched_page(browser)
+    page.goto(f"{base_url}/write")
+    page.fill("#text", "31415")
+    page.get_by_role("button", name="Write it").click()
+    page.wait_for_url("**/write?text=31415&seed=*")
+    rows = loaded_images(page, ".rows img")
+    assert len(rows) == 5 and len({r["src"] for r in rows}) == 5
+    assert all((r["w"], r["h"]) == (28 * 5, 28) for r in rows), "each row: five 28x28 digits side by side"
+    assert f"seed={page.inner_text('#seed')}" in page.url
+
+    page.click("#permalink")
+    page.wait_for_url("**/write?text=31415&seed=*")
+    assert [r["src"] for r in loaded_images(page, ".rows img")] == [r["src"] for r in rows]
+
+    page.click("#all-digits")
+    page.wait_for_url("**/write?text=0123456789&seed=*")
+    ten = loaded_images(page, ".rows img")
+    assert len(ten) == 5 and all((r["w"], r["h"]) == (280, 28) for r in ten)
+    assert page.input_value("#text") == "0123456789"
+    assert not problems, f"console errors (CSP violations?): {problems}"
+
+
+def test_morph_page_shows_the_frames(browser, base_url):
+    page, problems = watched_page(browser)
+    page.goto(f"{base_url}/morph")
+    page.select_option("#digit", "1")
+    page.select_option("#to_digit", "7")
+    page.fill("#frames", "6")
+    page.get_by_role("button", name="Morph").click()
+    page.wait_for_url("**/morph?digit=1&to_digit=7&seed=*&to_seed=*&frames=6*")
+    frames = loaded_images(page, ".frames img")
+    assert len(frames) == 6 and all((f["w"], f["h"]) == (28, 28) for f in frames)
+    assert frames[0]["src"] != frames[-1]["src"]
+    assert "/api/v1/morph.gif?" in page.get_attribute("#download", "href")
+    assert not problems, f"console errors (CSP violations?): {problems}"
+
+
+def test_compare_shows_both_models_for_the_same_seed(browser, base_url):
+    page, problems = watched_page(browser)
+    page.goto(f"{base_url}/?digit=7&seed=5&model=cvae")
+    single = loaded_images(page)
+    page.click("#compare")
+    page.wait_for_url("**/?digit=7&seed=5&model=cvae&compare=1")
+    both = loaded_images(page, ".compare .samples img")
+    assert len(both) == 10 and all((i["w"], i["h"]) == (28, 28) for i in both)
+    assert {i["alt"].split(",")[0] for i in both} == {"Generated handwritten digit 7 by the CVAE",
+                                                       "Generated handwritten digit 7 by the CGAN"}
+    cvae = [i["src"] for i in both if "CVAE" in i["alt"]]
+    assert cvae == [i["src"] for i in single], "the CVAE's column is the one-model page's five samples"
+    columns = page.eval_on_selector_all(".compare > section", "s => s.map(e => e.getBoundingClientRect().top)")
+    assert len(columns) == 2 and columns[0] == columns[1], "side by side on a wide screen"
+    assert not problems, f"console errors (CSP violations?): {problems}"

@@ -1,4 +1,5 @@
-"""The HTML page: a GET form, and the five samples of the chosen digit at a seeded URL."""
+"""The HTML page: a GET form, and the five samples of the chosen digit at a seeded URL, from one
+model or (``compare=1``) from every model side by side."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -9,13 +10,13 @@ from webapp.imaging import pngs_base64
 bp = Blueprint("pages", __name__)
 
 
-def render(query: params.Query | None = None, images: list[str] | None = None,
-           error: str | None = None, status: int = 200, digit: int | None = None):
-    """The one template; the form stays usable next to results or an error."""
+def render(query: params.Query | None = None, samples: dict[str, list[str]] | None = None,
+           error: str | None = None, status: int = 200, digit: int | None = None, compare: bool = False):
+    """The one template; the form stays usable next to results or an error. ``samples``: model -> PNGs."""
     generators = current_app.extensions["generators"]
     selected_model = query.model if query else request.args.get("model", current_app.config["DEFAULT_MODEL"])
     return render_template(
-        "index.html", query=query, images=images, error=error,
+        "index.html", query=query, samples=samples, compare=compare, error=error,
         digit=query.digit if query else digit,
         models=list(generators.values()),
         selected_model=selected_model if selected_model in generators else current_app.config["DEFAULT_MODEL"],
@@ -30,14 +31,27 @@ def preselected_digit() -> int | None:
         return None
 
 
+def compare_flag() -> bool:
+    """``compare=1`` or nothing: one spelling, so every comparison has one URL."""
+    raw = params.single(request.args, "compare")
+    if raw is None or raw == "":
+        return False
+    if raw != "1":
+        raise params.InvalidParameter("compare must be 1 (every model side by side) or left out")
+    return True
+
+
 @bp.get("/")
 def index():
     if "digit" not in request.args:
         return render()
     generators = current_app.extensions["generators"]
     query = params.parse(request.args, list(generators), current_app.config["DEFAULT_MODEL"])
+    compare = compare_flag()
     if not request.args.get("seed"):
         # A fresh draw gets its own URL, so every result page can be bookmarked and reproduced.
-        return redirect(url_for("pages.index", digit=query.digit, seed=query.seed, model=query.model))
-    images = generators[query.model].generate(query.digit, query.count, query.seed)
-    return render(query, pngs_base64(images))
+        return redirect(url_for("pages.index", digit=query.digit, seed=query.seed, model=query.model,
+                                compare=1 if compare else None))
+    names = list(generators) if compare else [query.model]
+    samples = {name: pngs_base64(generators[name].generate(query.digit, query.count, query.seed)) for name in names}
+    return render(query, samples, compare=compare)
