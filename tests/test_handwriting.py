@@ -207,7 +207,11 @@ def test_seedless_pages_redirect_to_a_relative_seeded_url(client, url, keeps):
     assert client.get(location).status_code == 200
 
 
-def test_write_page_shows_count_rows_and_links_to_them(client, model):
+def link(page: str, element_id: str) -> str:
+    return html.unescape(re.search(rf'id="{element_id}" href="([^"]*)"', page).group(1))
+
+
+def test_write_page_shows_count_rows(client, model):
     response = client.get(f"/write?text=2026&seed=12&count=3&model={model}")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -216,16 +220,21 @@ def test_write_page_shows_count_rows_and_links_to_them(client, model):
     api = b64_pixels(client.get(f"/api/v1/number?text=2026&seed=12&count=3&model={model}").get_json())
     assert all(np.array_equal(a, b) for a, b in zip(rows, api, strict=True)), "the page and the API differ"
     assert page.count('width="112" height="28"') == 3
-    assert html.escape(f"/write?text=2026&seed=12&model={model}") in page  # permalink
-    assert html.escape(f"/api/v1/number.png?text=2026&seed=12&model={model}") in page  # download
-    assert html.escape(f"/write?text=0123456789&model={model}") in page  # all ten digits
+
+
+def test_write_page_links_to_its_rows_their_png_and_all_ten_digits(client):
+    page = client.get("/write?text=2026&seed=12&model=cgan").get_data(as_text=True)
+    assert link(page, "permalink") == "/write?text=2026&seed=12&model=cgan"
+    assert link(page, "download") == "/api/v1/number.png?text=2026&seed=12&model=cgan"
+    assert link(page, "all-digits") == "/write?text=0123456789&model=cgan"
+    assert link(page, "new-hands") == "/write?text=2026&model=cgan"
 
 
 def test_morph_page_shows_the_frames_and_the_gif_link(client):
     page = client.get("/morph?digit=0&to_digit=6&seed=1&to_seed=2&frames=6").get_data(as_text=True)
     frames = [pixels(png) for png in page_pngs(page)]
     assert len(frames) == 6 and all(frame.shape == (28, 28) for frame in frames)
-    assert html.escape("/api/v1/morph.gif?digit=0&to_digit=6&seed=1&to_seed=2&frames=6") in page
+    assert link(page, "download").startswith("/api/v1/morph.gif?digit=0&to_digit=6&seed=1&to_seed=2&frames=6")
 
 
 def test_forms_without_a_query_are_blank_and_script_free(client):
@@ -252,13 +261,14 @@ def test_compare_shows_every_models_samples_for_the_same_digit_and_seed(client):
     assert shown == served, "each model's column is that model's five samples for this digit and seed"
     for name in names:
         assert page.count(f'alt="Generated handwritten digit 7 by the {name.upper()}, sample') == 5
-    assert html.escape("/?digit=7&seed=5&model=cvae&compare=1") in page  # permalink
-    assert html.escape("/?digit=7&seed=5&model=cvae") in page  # back to one model
+    assert link(page, "permalink") == "/?digit=7&seed=5&model=cvae&compare=1"
+    assert link(page, "one-model") == "/?digit=7&seed=5&model=cvae"
+    assert link(page, "new-samples") == "/?digit=7&model=cvae&compare=1"
 
 
 def test_one_model_page_links_to_the_comparison(client):
     page = client.get("/?digit=4&seed=9&model=cgan").get_data(as_text=True)
-    assert 'id="compare" href="' + html.escape("/?digit=4&seed=9&model=cgan&compare=1") + '"' in page
+    assert link(page, "compare") == "/?digit=4&seed=9&model=cgan&compare=1"
     assert len(page_pngs(page)) == 5
 
 
