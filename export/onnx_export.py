@@ -115,14 +115,23 @@ def sample_grid(generator: Generator, seed: int) -> np.ndarray:
     return generator.images(digits, noise(seed, len(digits), generator.latent_dim))[:, None]
 
 
-def model_card(out: Path, model_bytes: bytes, meta: dict[str, str], max_diff: float, command: str) -> str:
+Z_WIDTH = {"cvae": "16-d latent code + 1 coordinate that picks the mixture component",
+           "cgan": "the generator's noise"}
+EXTENSIONS = {"style": "the style interface: `label` [N,10] label weights + `style` [N,S] -> `image`",
+              "encoder": "the style encoder: `image` [N,1,28,28] + `digit` [N] -> `style` [N,S]"}
+
+
+def model_card(out: Path, files: dict[Path, bytes], meta: dict[str, str], max_diff: float, command: str) -> str:
+    model_bytes = files[out]
     size_kb = len(model_bytes) / 1024
     rows = "\n".join(f"| `{k}` | {v} |" for k, v in meta.items() if k != "train_command")
+    extensions = "\n".join(f"| `{path.name}` | {EXTENSIONS[path.stem.rsplit('_', 1)[1]]} | `{sha256(data)}` |"
+                            for path, data in files.items() if path != out)
     return f"""# {meta['model'].upper()} generator: `{out.name}`
 
 A class-conditional MNIST generator under the project's generator contract:
-inputs `digit` int64 [N] (0-9) and `z` float32 [N, {meta['latent_dim']}] ~ N(0, I),
-output `image` float32 [N,1,28,28], ink = 1, background = 0.
+inputs `digit` int64 [N] (0-9) and `z` float32 [N, {meta['latent_dim']}] ~ N(0, I)
+({Z_WIDTH.get(meta['model'], 'the noise')}), output `image` float32 [N,1,28,28], ink = 1, background = 0.
 
 | metadata | value |
 |---|---|
@@ -130,6 +139,12 @@ output `image` float32 [N,1,28,28], ink = 1, background = 0.
 | file size | {size_kb:.0f} KiB |
 | sha256 | `{sha256(model_bytes)}` |
 | max abs diff onnxruntime vs PyTorch | {max_diff:.2e} (limit {TOLERANCE:.0e}) |
+
+Written beside it by the same export, each naming this file and its sha256 in its metadata:
+
+| file | what | sha256 |
+|---|---|---|
+{extensions}
 
 ## How it was made
 
@@ -190,7 +205,7 @@ def export(generator: nn.Module, state: dict, out: Path, seed: int, command: str
     written = Generator(meta["model"], out, latent_dim, metadata, open_session(out, 1))
     save_grid(sample_grid(written, seed), out.parent / f"{out.stem}_grid.png")
     with atomic_path(out.parent / f"{out.stem}_card.md") as tmp:
-        tmp.write_text(model_card(out, model_bytes, metadata, max(diffs), command))
+        tmp.write_text(model_card(out, files, metadata, max(diffs), command))
     return max(diffs)
 
 
