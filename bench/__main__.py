@@ -1,8 +1,9 @@
 """python -m bench: the serving promise measured side by side, in one run, on this machine.
 
 Prints one table and writes it to bench/results_<model>.json. Needs the serve venv (.venv-serve),
-wrk (Debian package), and the model's PyTorch checkpoint for the torch baseline
-(runs/<model>/checkpoint.pt).
+wrk and nginx (Debian packages), the model's style file (<model>_style.onnx) and its PyTorch
+checkpoint for the torch baseline (runs/<model>/checkpoint.pt). The product is measured as it is
+served in production (make serve-prod: nginx in front of gunicorn).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Callable
@@ -24,7 +26,16 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_BIN = ROOT / ".venv-serve" / "bin"
 TRAIN_BIN = Path(sys.executable).parent
-ROUTES = {"api_one": ("/api/v1/generate", 1), "api": ("/api/v1/generate", 16), "page": ("/", 16)}  # path, connections
+GENERATE = "/api/v1/generate?digit=3&seed=1"
+ROUTES = {"api_one": (GENERATE, 1), "api": (GENERATE, 16), "page": ("/?digit=3&seed=1", 16)}  # URL, connections
+# Issue 11's routes, on the product server only (the torch baseline has no style interface).
+NUMBER = {"text": "0123456789", "count": 5, "seed": 1}
+MORPH = {"digit": 3, "to_digit": 8, "seed": 1, "to_seed": 2, "frames": 8}
+STYLE_ROUTES = {f"{name}{suffix}": (f"/api/v1/{name}?{urllib.parse.urlencode(query)}", connections)
+                for name, query in (("number", NUMBER), ("morph", MORPH))
+                for suffix, connections in (("_one", 1), ("", 16))}
+DIRECT_ROUTES = {route: ROUTES[route] for route in ("api_one", "api")}
+NGINX = Path(shutil.which("nginx") or "/usr/sbin/nginx")
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -32,7 +43,7 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(timed(fn) * 1000 for _ in range(repeats))
 
 
-def compute_floor(model: str, checkpoint: Path, repeats: int) -> dict:
+def compute_floor(model: str, artifacts: Path, checkpoint: Path, repeats: int) -> dict:
     """One batched call for 5 images plus their PNG encoding: onnxruntime vs torch, in-process."""
     import torch
 
@@ -44,7 +55,7 @@ def compute_floor(model: str, checkpoint: Path, repeats: int) -> dict:
     # One thread, as each serving worker, set before torch runs anything: a second OpenMP thread
     # would keep spinning and slow the onnxruntime calls. Training (data_path) gets them back.
     torch.set_num_threads(1)
-    onnx_generator = load_generators(ROOT / "artifacts", threads=1)[model]
+    onnx_generator = load_generators(artifacts, threads=1)[model]
     torch_generator, _ = load_generator(checkpoint)
     z = torch.randn(5, onnx_generator.latent_dim)
 
@@ -59,17 +70,62 @@ def compute_floor(model: str, checkpoint: Path, repeats: int) -> dict:
         torch.set_num_threads(threads)
 
 
+def style_floor(model: str, artifacts: Path, repeats: int) -> dict:
+    """The style routes' answers computed in-process (hands, style session, PNG encoding): their p50 floor."""
+    from digits import handwriting
+    from digits.generators import load_generators
+    from webapp.imaging import pngs_base64
+
+    style = load_generators(artifacts, threads=1)[model].style
+    if style is None:
+        raise SystemExit(f"bench: {model} has no style file in {artifacts} (run make export)")
+
+    def number() -> None:
+        hands = handwriting.hands(NUMBER["seed"], NUMBER["count"], style.style_dim)
+        pngs_base64(handwriting.rows(handwriting.write(style, NUMBER["text"], hands)))
+
+    return {"number_ms": median_ms(number, repeats),
+            "morph_ms": median_ms(lambda: pngs_base64(handwriting.morph(style, **MORPH)), repeats)}
+
+
+def generate_rate(model: str, artifacts: Path, per_digit: int, rounds: int) -> dict:
+    """Issue 13: images/s of the whole ``python -m generate --format idx`` command, start-up included."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [str(SERVE_BIN / "python"), "-m", "generate", "--model", model, "--per-digit", str(per_digit),
+                   "--format", "idx", "--out", str(Path(tmp) / "set"), "--force", "--artifacts", str(artifacts)]
+
+        def run() -> None:
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(f"bench: python -m generate failed: {done.stderr.strip()[-300:]}")
+
+        seconds = statistics.median(timed(run) for _ in range(rounds))
+    return {"images": 10 * per_digit, "seconds": seconds, "images_per_s": 10 * per_digit / seconds}
+
+
 def rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
 
 
-def worker_rss_mb(master: int) -> float:
+def children(pid: int) -> list[int]:
+    return [int(child) for child in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+
+
+def gunicorn_master(server: int) -> int:
+    """The server process itself (gunicorn run directly) or its gunicorn child (deploy.serve: gunicorn and nginx)."""
+    for pid in (server, *children(server)):
+        if "gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+            return pid
+    raise SystemExit(f"bench: server {server} runs no gunicorn")
+
+
+def worker_rss_mb(server: int) -> float:
     """The largest RSS among the gunicorn master's workers."""
-    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
-    if not out.split():
-        raise SystemExit(f"bench: server {master} has no workers left")
-    return max(rss_mb(int(pid)) for pid in out.split())
+    workers = children(gunicorn_master(server))
+    if not workers:
+        raise SystemExit(f"bench: server {server} has no workers left")
+    return max(rss_mb(pid) for pid in workers)
 
 
 def wrk(url: str, seconds: int, connections: int) -> dict:
@@ -114,11 +170,12 @@ def stop(server: subprocess.Popen) -> None:
         server.wait()
 
 
-def serve(name: str, command: list[str], env: dict, port: int, model: str, seconds: int, rounds: int) -> dict:
+def serve(name: str, command: list[str], env: dict, port: int, model: str, seconds: int, rounds: int,
+          routes: dict[str, tuple[str, int]] = ROUTES) -> dict:
     """Cold start (median of ``rounds`` + 1 starts), worker RSS, latency with one connection (no
-    queueing), and wrk load with 16 connections on the API and the page, for one server."""
+    queueing), and wrk load with 16 connections on each of ``routes``, for one server."""
     base = f"http://127.0.0.1:{port}"
-    urls = {route: f"{base}{path}?digit=3&seed=1&model={model}" for route, (path, _) in ROUTES.items()}
+    urls = {route: f"{base}{url}&model={model}" for route, (url, _) in routes.items()}
     colds = []
     for _ in range(rounds):
         server, cold = start_server(name, command, env, urls["api"])
@@ -130,7 +187,7 @@ def serve(name: str, command: list[str], env: dict, port: int, model: str, secon
         time.sleep(1.0)
         rss_start = worker_rss_mb(server.pid)
         runs = {route: [wrk(urls[route], seconds, connections) for _ in range(rounds)]
-                for route, (_, connections) in ROUTES.items()}
+                for route, (_, connections) in routes.items()}
         runs["load"] = []
         # Issue 6: the benchmark runs a 20,000-request version of the test suite's 5,000-request load test.
         while sum(r["requests"] for rs in runs.values() for r in rs) < 20_000:
@@ -139,7 +196,7 @@ def serve(name: str, command: list[str], env: dict, port: int, model: str, secon
     finally:
         stop(server)
     summary = {route: {key: statistics.median(r[key] for r in runs[route]) for key in ("p50_ms", "p99_ms", "rps")}
-               for route in ROUTES}
+               for route in routes}
     return {"cold_start_s": statistics.median(colds), "rss_start_mb": rss_start, "rss_end_mb": rss_end,
             "requests": sum(r["requests"] for rs in runs.values() for r in rs),
             "errors": sum(r["errors"] for rs in runs.values() for r in rs), **summary}
@@ -189,6 +246,7 @@ def timed(fn: Callable[[], object]) -> float:
 def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
     """(measure, product, torch baseline, ratio, target) for the table."""
     o, t, floor, d = r["onnx_server"], r["torch_server"], r["compute_floor"], r["data_path"]
+    direct, style, made = r["direct_server"], r["style_floor"], r["generate"]
     ok = lambda good: "met" if good else "MISSED"  # noqa: E731
     return [
         ("compute: 5 images + PNG, in-process (median ms)", f"{floor['onnx_ms']:.3f}", f"{floor['torch_ms']:.3f}",
@@ -221,11 +279,26 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
         ("batching share of a CVAE training epoch", f"{100 * d['tensor_s'] / d['train_epoch_s']:.2f}%",
          f"{100 * d['dataloader_s'] / d['train_epoch_s']:.1f}%", f"epoch {d['train_epoch_s']:.1f} s",
          f"<= 2%: {ok(d['tensor_s'] <= 0.02 * d['train_epoch_s'])}"),
+        ("API through nginx (product) vs gunicorn direct: p50 ms 1 connection / requests/s 16 connections",
+         f"{o['api_one']['p50_ms']:.2f} / {o['api']['rps']:.0f}",
+         f"direct: {direct['api_one']['p50_ms']:.2f} / {direct['api']['rps']:.0f}",
+         f"{o['api_one']['p50_ms'] / direct['api_one']['p50_ms']:.2f}x / {o['api']['rps'] / direct['api']['rps']:.2f}x",
+         "within 10%: " + ok(o["api_one"]["p50_ms"] <= 1.1 * direct["api_one"]["p50_ms"]
+                             and o["api"]["rps"] >= 0.9 * direct["api"]["rps"])),
+        *[(f"{STYLE_ROUTES[route][0]}: compute floor / p50 ms 1 connection, requests/s 16 connections",
+           f"{style[route + '_ms']:.2f} / {o[route + '_one']['p50_ms']:.2f}, {o[route]['rps']:.0f}", "no such route",
+           f"{o[route + '_one']['p50_ms'] / style[route + '_ms']:.1f}x floor",
+           f"p50 <= 2x compute floor: {ok(o[route + '_one']['p50_ms'] <= 2 * style[route + '_ms'])}")
+          for route in ("number", "morph")],
+        (f"python -m generate --format idx, {made['images']:,} images (images/s, whole command)",
+         f"{made['images_per_s']:.0f}", "", f"{made['seconds']:.2f} s",
+         f">= 20,000: {ok(made['images_per_s'] >= 20_000)}"),
     ]
 
 
 def table(results: dict) -> str:
-    lines = ["| measure | onnxruntime server (product) | torch server (seed-style baseline) | ratio | target |",
+    lines = ["| measure | onnxruntime server (product: nginx + gunicorn) | torch server (seed-style baseline) | ratio "
+             "| target |",
              "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
     return "\n".join(lines)
@@ -237,32 +310,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", type=Path,
                    help="PyTorch weights of that generator, for the torch baseline (default runs/<model>/checkpoint.pt)")
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "mnist")
+    p.add_argument("--artifacts", type=Path, default=ROOT / "artifacts",
+                   help="folder of the served *.onnx files (generators and their style files)")
     p.add_argument("--seconds", type=int, default=5, help="length of one wrk run")
     p.add_argument("--rounds", type=int, default=3, help="wrk runs per route and server, and cold starts (medians are reported)")
     p.add_argument("--calls", type=int, default=1000, help="calls per compute-floor measurement")
+    p.add_argument("--per-digit", type=int, default=6000, help="images of each digit per python -m generate run")
     p.add_argument("--out", type=Path, help="default bench/results_<model>.json")
     args = p.parse_args(argv)
     args.checkpoint = args.checkpoint or ROOT / "runs" / args.model / "checkpoint.pt"
     args.out = args.out or ROOT / "bench" / f"results_{args.model}.json"
     for need, hint in ((args.checkpoint, "run make train"), (SERVE_BIN / "gunicorn", "run make serve once"),
-                       (Path(shutil.which("wrk") or "/nonexistent"), "apt-get install wrk")):
+                       (Path(shutil.which("wrk") or "/nonexistent"), "apt-get install wrk"),
+                       (NGINX, "run make system-packages")):
         if not need.exists():
             print(f"error: {need} is missing ({hint})", file=sys.stderr)
             return 2
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_CHECKPOINT": str(args.checkpoint)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_CHECKPOINT": str(args.checkpoint),
+           "FLASK_ARTIFACTS_DIR": str(args.artifacts)}
     gunicorn = ["--workers", "2", "--bind"]
     results = {
         "machine": f"{os.cpu_count()} CPU cores",
         "model": args.model,
-        "compute_floor": compute_floor(args.model, args.checkpoint, args.calls),
-        "onnx_server": serve("onnxruntime", [str(SERVE_BIN / "gunicorn"), *gunicorn, "127.0.0.1:8701",
-                                             "webapp:create_app()"], env, 8701, args.model, args.seconds, args.rounds),
+        "compute_floor": compute_floor(args.model, args.artifacts, args.checkpoint, args.calls),
+        "style_floor": style_floor(args.model, args.artifacts, args.calls),
+        "onnx_server": serve("onnxruntime (make serve-prod)",
+                             [str(SERVE_BIN / "python"), "-m", "deploy.serve", "--port", "8701", "--workers", "2"],
+                             env, 8701, args.model, args.seconds, args.rounds, {**ROUTES, **STYLE_ROUTES}),
+        "direct_server": serve("onnxruntime (gunicorn direct)", [str(SERVE_BIN / "gunicorn"), *gunicorn,
+                                                                 "127.0.0.1:8703", "webapp:create_app()"],
+                               env, 8703, args.model, args.seconds, args.rounds, DIRECT_ROUTES),
         "torch_server": serve("torch", [str(TRAIN_BIN / "gunicorn"), "--config", str(ROOT / "bench" / "empty.conf.py"),
                                         *gunicorn, "127.0.0.1:8702", "bench.torch_server:create_app()"],
                               env, 8702, args.model, args.seconds, args.rounds),
         "serve_venv_mb": du_mb(ROOT / ".venv-serve"),
         "train_venv_mb": du_mb(TRAIN_BIN.parent),
         "data_path": data_path(args.data_dir, args.rounds),
+        "generate": generate_rate(args.model, args.artifacts, args.per_digit, args.rounds),
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
