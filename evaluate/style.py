@@ -60,4 +60,4 @@ def style_scores(style: Style, judge_session, rows: int, morphs: int, seed: int)
     smooth = steps.max(1) <= 2 * steps.mean(1)
     return {"legibility": float(legible.mean()),
             "legibility_min_digit": float(legible.reshape(rows, 10).mean(0).min()),
-            **row_consistency(written), "morph_ok": float((ends_read & smooth).mean())}
+            **row_consistency(written), "morph_ends": float(ends_read.mean()), "morph_smooth": float(smooth.mean())}
