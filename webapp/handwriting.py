@@ -67,7 +67,8 @@ def write_page():
     except params.InvalidParameter as exc:
         return render_page("write.html", 400, error=str(exc))
     if not request.args.get("seed"):  # a fresh draw gets its own URL, so the rows can be bookmarked
-        return redirect(url_for("handwriting.write_page", text=query.text, seed=query.seed, model=query.model))
+        return redirect(url_for("handwriting.write_page", text=query.text, seed=query.seed, model=query.model,
+                                count=query.count))
     return render_page("write.html", query=query, model=query.model, rows=pngs_base64(written_rows(query)))
 
 
