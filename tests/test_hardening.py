@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT
+from tests.test_drawing import encoded, stroke_picture
 from tests.test_serve_process import SERVE_PYTHON, serve_env
 from tests.webapp_helpers import free_port, wait_for
 from webapp import create_app
@@ -325,6 +326,28 @@ def test_hostile_headers_through_nginx(prod, route, headers):
 def test_refusals_by_nginx_and_gunicorn_carry_the_security_headers(prod, request_bytes, status):
     got, headers = raw_exchange(prod.port, request_bytes)
     assert got == status
+    assert_safe(got, headers)
+
+
+def upload_request(route: str, padding: int) -> bytes:
+    """A drawing of a 1 with ``padding`` bytes after its PNG's end (readers ignore them): a large upload."""
+    image = encoded(stroke_picture()) + b"\0" * padding
+    head = (b'--b\r\nContent-Disposition: form-data; name="digit"\r\n\r\n1\r\n--b\r\n'
+            b'Content-Disposition: form-data; name="image"; filename="one.png"\r\nContent-Type: image/png\r\n\r\n')
+    body = head + image + b"\r\n--b--\r\n"
+    return (f"POST {route} HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+
+
+@pytest.mark.parametrize("route,padding,status,refused_by", [
+    ("/api/v1/style", 1_500_000, 200, None), ("/draw", 1_500_000, 200, None),
+    ("/api/v1/style", 2_300_000, 413, "application/json"),  # through nginx, over the app's cap
+    ("/api/v1/style", 3_500_000, 413, "text/html"), ("/draw", 3_500_000, 413, "text/html"),  # nginx's own
+])
+def test_drawing_uploads_pass_nginx_up_to_its_3m_body_limit(prod, route, padding, status, refused_by):
+    got, headers = raw_exchange(prod.port, upload_request(route, padding))
+    assert got == status
+    assert refused_by is None or headers["content-type"].startswith(refused_by)
     assert_safe(got, headers)
 
 

@@ -198,7 +198,7 @@ def test_unexpected_failure_is_a_clean_500(app, monkeypatch):
 
 # Written out, not read from webapp/errors.py: deleting or weakening a header there must fail here.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -206,7 +206,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 OVERSIZE = "pad=" + "a" * 2000
-# Every status the app answers with itself (413 never comes from it: it reads no body; nginx's
+# Every status the app answers with itself (its 413s, for uploads, are in tests/test_style_api.py; nginx's
 # refusals are checked in tests/test_hardening.py).
 STATUSES = [("GET", "/?digit=1&seed=1", 200), ("GET", "/api/v1/generate?digit=1&seed=1", 200),
             ("GET", "/?digit=3", 302), ("GET", "/api//v1/models", 308),

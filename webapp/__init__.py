@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import Flask
 
 from digits.generators import ModelError, load_generators
-from webapp import api, errors, handwriting, pages, proxy, settings
+from webapp import api, draw, errors, handwriting, pages, proxy, settings
 
 APP_LOAD_ERROR = 4  # gunicorn's exit status for "app failed to load": the arbiter stops, no respawn loop
 
@@ -36,5 +36,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(handwriting.bp)
+    app.register_blueprint(draw.bp)
     errors.init_app(app)
     return app

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, SecurityErro
 from webapp import pages
 from webapp.params import InvalidParameter
 
-CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 HEADERS = {
     "Content-Security-Policy": CSP,

@@ -1,0 +1,154 @@
+"""In your handwriting: one drawn digit -> its style (the model's encoder) -> any number written in that hand.
+
+``POST /api/v1/style`` and the ``/draw`` page share one path. The upload is parsed in memory
+(Werkzeug would spool a file over 500 KB to a temporary file) and is never stored or logged;
+digits.drawing turns it into an MNIST digit. Only models with an encoder can read a style.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+from flask import Blueprint, current_app, jsonify, render_template, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser
+
+from digits import handwriting
+from digits.drawing import MAX_BYTES, DrawingError, normalise
+from digits.generators import Generator
+from webapp import errors, params
+from webapp.imaging import pngs_base64, strip_png
+
+bp = Blueprint("draw", __name__)
+
+UPLOAD_LIMIT = MAX_BYTES + 64 * 1024  # the image, the multipart envelope and a few short fields
+VARIATION = 0.3  # rows after the first: the inferred style plus N(0, VARIATION^2 I) noise
+DEFAULT_TEXT = "0123456789"
+NO_IMAGE = "image is required: a PNG, JPEG or WebP file (up to 2 MB, 2048x2048) of one digit"
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """What to write, in the hand of the uploaded digit."""
+
+    digit: int
+    text: str
+    model: str
+    count: int
+    seed: int
+
+
+@dataclass
+class Written:
+    """The normalised drawing, its reconstruction, and the rows: all images in [0, 1]."""
+
+    input: np.ndarray
+    reconstruction: np.ndarray
+    rows: np.ndarray
+
+
+def readers() -> dict[str, Generator]:
+    """The served models that can read a style from a drawing: an encoder beside their style interface."""
+    return {name: g for name, g in current_app.extensions["generators"].items() if g.encoder is not None}
+
+
+def default_reader() -> str:
+    default = current_app.config["DEFAULT_MODEL"]
+    return default if default in readers() else next(iter(readers()), default)
+
+
+def in_memory(*_args, **_kwargs) -> BinaryIO:
+    return io.BytesIO()
+
+
+def upload() -> tuple[MultiDict, bytes]:
+    """The form fields and the image bytes; a body over UPLOAD_LIMIT is a 413 before any of it is read."""
+    request.max_content_length = UPLOAD_LIMIT
+    parser = FormDataParser(in_memory, max_content_length=UPLOAD_LIMIT, max_form_parts=16)
+    _, form, files = parser.parse(request.stream, request.mimetype, request.content_length, request.mimetype_params)
+    image = params.single(files, "image")
+    if image is None or not image.filename:
+        raise params.InvalidParameter(NO_IMAGE)
+    return form, image.stream.read()
+
+
+def parse(form: MultiDict) -> Drawn:
+    models = list(readers())
+    if not models:
+        raise params.InvalidParameter("none of the served models has a style encoder "
+                                      "(<model>_encoder.onnx): run make export")
+    digit = params.integer(form, "digit", 0, 9)
+    text = params.number_text(form) if params.single(form, "text") else DEFAULT_TEXT
+    return Drawn(digit, text, params.model_name(form, models, default_reader()),
+                 params.integer(form, "count", 1, params.MAX_ROWS, default=params.PAGE_COUNT),
+                 params.integer(form, "seed", 0, params.MAX_SEED, default=0))
+
+
+def in_your_hand(drawn: Drawn, pixels: np.ndarray) -> Written:
+    """Row 0 is exactly the inferred style; the others vary it a little, from the seed."""
+    generator = readers()[drawn.model]
+    style = generator.encoder.styles(pixels[None], np.array([drawn.digit]))
+    varied = style + VARIATION * handwriting.hands(drawn.seed, drawn.count - 1, style.shape[1])
+    written = handwriting.write(generator.style, drawn.text, np.concatenate([style, varied]))
+    reconstruction = handwriting.write(generator.style, str(drawn.digit), style)[0, 0]
+    return Written(pixels, reconstruction, handwriting.rows(written))
+
+
+def read() -> tuple[Drawn, Written]:
+    """The request's fields checked, then its image: InvalidParameter, DrawingError or a 413."""
+    form, data = upload()
+    drawn = parse(form)
+    return drawn, in_your_hand(drawn, normalise(data))
+
+
+def pngs(result: Written) -> dict[str, str | list[str]]:
+    """The answer's images as base64 PNGs: the page shows the same ones the API returns."""
+    input_png, reconstruction_png = pngs_base64(np.stack([result.input, result.reconstruction]))
+    return {"input": input_png, "reconstruction": reconstruction_png, "images": pngs_base64(result.rows)}
+
+
+@bp.post("/api/v1/style")
+def style_json():
+    drawn, result = read()
+    return jsonify(digit=drawn.digit, text=drawn.text, model=drawn.model, seed=drawn.seed, count=drawn.count,
+                   width=28 * len(drawn.text), height=28, format="png", **pngs(result))
+
+
+def render_page(status: int = 200, **context):
+    """The page: the canvas and upload form, which models can read a style and why the others cannot."""
+    served = current_app.extensions["generators"]
+    return render_template("draw.html", models=list(readers()),
+                           selected_model=context.pop("selected_model", default_reader()),
+                           without_encoder=[name for name in served if name not in readers()], **context), status
+
+
+@bp.get("/draw")
+def draw_page():
+    return render_page()
+
+
+@bp.post("/draw")
+def draw_result():
+    try:
+        drawn, result = read()
+    except (params.InvalidParameter, DrawingError) as exc:
+        return render_page(400, error=str(exc))
+    download = base64.b64encode(strip_png(result.rows, axis=0)).decode("ascii")
+    return render_page(drawn=drawn, selected_model=drawn.model, download=download, **pngs(result))
+
+
+@bp.errorhandler(DrawingError)
+def bad_drawing(exc: DrawingError):
+    return errors.refuse(400, str(exc))
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(exc: RequestEntityTooLarge):
+    message = "the upload is too large: send one image of up to 2 MB and a few short fields"
+    if errors.wants_json():
+        return errors.refuse(413, message)
+    return render_page(413, error=message)
