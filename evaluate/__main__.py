@@ -13,6 +13,7 @@ from digits.files import atomic_path
 from digits.generators import ModelError, load_generators, open_session
 from digits.grid import save_grid
 from digits.idx import DataError, load_split
+from evaluate.drawings import drawing_scores
 from evaluate.metrics import Reference, generate, real_sample, score
 from evaluate.style import style_scores
 
@@ -31,11 +32,17 @@ TARGETS = {  # name: (test, text) for each committed generator
     "style_slant": (lambda v: v <= 0.35, "<= 0.35"),
     "style_ink": (lambda v: v <= 0.35, "<= 0.35"),
     "morph_ok": (lambda v: v >= 1.0, "100%"),
+    "drawn_reconstruction": (lambda v: v >= 0.95, ">= 95%"),
+    "drawn_legibility": (lambda v: v >= 0.98, ">= 98%"),
+    "drawn_slant": (lambda v: v <= 0.35, "<= 0.35"),
+    "drawn_ink": (lambda v: v <= 0.35, "<= 0.35"),
 }
 COLUMNS = [("accuracy", "{:.2%}"), ("accuracy_min_digit", "{:.2%}"), ("confidence", "{:.3f}"), ("fid", "{:.2f}"),
            ("fid_ratio", "{:.2f}x"), ("fid_real_ratio", "{:.2f}x"), ("diversity_ratio", "{:.3f}"),
            ("distinct_groups", "{:.1%}"), ("novelty_ratio", "{:.3f}"), ("legibility", "{:.2%}"),
-           ("style_slant", "{:.3f}"), ("style_ink", "{:.3f}"), ("morph_ok", "{:.1%}")]
+           ("style_slant", "{:.3f}"), ("style_ink", "{:.3f}"), ("morph_ok", "{:.1%}"),
+           ("drawn_reconstruction", "{:.1%}"), ("drawn_legibility", "{:.2%}"), ("drawn_slant", "{:.3f}"),
+           ("drawn_ink", "{:.3f}")]
 
 
 def table(results: dict[str, dict], floor: float) -> str:
@@ -95,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         results[model]["fid_real_ratio"] = results[model]["fid"] / real["fid"]
         if generator.style is not None:
             results[model] |= style_scores(generator.style, judge_session, args.per_digit, MORPHS, args.seed)
+        if generator.encoder is not None:  # the test digits as drawings (README, In your handwriting)
+            results[model] |= drawing_scores(generator, judge_session, test, test_labels, images, digits)
         picks = [i for d in range(10) for i in range(d * args.per_digit, d * args.per_digit + 10)]
         save_grid(images[picks, None], args.artifacts / f"{model}_quality_grid.png")
     judge_meta = judge_session.get_modelmeta().custom_metadata_map
