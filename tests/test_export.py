@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import itertools
+import shutil
 from pathlib import Path
 from typing import NoReturn
 
@@ -15,7 +16,10 @@ import torch
 
 import export.onnx_export
 from export.__main__ import main as export_main
-from export.onnx_export import ARTIFACT_NAMES, load_generator
+from digits.contract import ModelError, check_encoder
+from digits.generators import load_generators
+from digits.idx import load_split
+from export.onnx_export import ARTIFACT_NAMES, load_generator, load_recipe
 from tests.faults import half_write
 from training.conditioning import Styled
 from training.train import main as train_main
@@ -95,9 +99,11 @@ def exported(run_dir, model, tmp_path_factory):
 # --- export of a tiny run ---------------------------------------------------------------------------
 
 def test_export_writes_model_style_grid_and_card(exported, model):
+    """And the CVAE's style encoder; the CGAN has none (a GAN has no way back from an image to its noise)."""
     stem = exported.stem
+    encoder = [f"{model}_encoder.onnx"] if model == "cvae" else []
     assert sorted(p.name for p in exported.parent.iterdir()) == sorted(
-        [f"{stem}_card.md", exported.name, f"{stem}_grid.png", f"{model}_style.onnx"])
+        [f"{stem}_card.md", exported.name, f"{stem}_grid.png", f"{model}_style.onnx", *encoder])
     assert "sha256" in (exported.parent / f"{stem}_card.md").read_text()
 
 
@@ -144,6 +150,76 @@ def test_a_style_one_hot_draws_what_the_generator_draws_for_that_code(run_dir, m
         means, scale = styled.means, styled.scale
         through_style = styled(torch.eye(10)[digit], torch.linalg.solve(scale, (code - means[digit]).T).T)
     torch.testing.assert_close(through_style, direct, atol=1e-4, rtol=0)
+
+
+# --- the CVAE's style encoder (README, The encoder contract) -------------------------------------------
+
+@pytest.fixture(scope="module")
+def encoder_path(exported, model) -> Path:
+    if model != "cvae":
+        pytest.skip("only the CVAE has an encoder")
+    return exported.parent / "cvae_encoder.onnx"
+
+
+@pytest.fixture(scope="module")
+def real_digits(mnist) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = load_split(mnist, "test")
+    return (images[:64] / 255.0).astype(np.float32)[:, None], labels[:64].astype(np.int64)
+
+
+def test_encoder_meets_its_contract_and_names_its_generator(exported, encoder_path, real_digits):
+    sess = session(encoder_path)
+    assert {i.name: (i.type, i.shape[1:]) for i in sess.get_inputs()} == {
+        "image": ("tensor(float)", [1, 28, 28]), "digit": ("tensor(int64)", [])}
+    assert [(o.name, o.shape[1:]) for o in sess.get_outputs()] == [("style", [STYLE_DIM["cvae"]])]
+    meta = metadata(encoder_path)
+    assert meta["role"] == "encoder" and meta["model"] == "cvae" and meta["style_dim"] == str(STYLE_DIM["cvae"])
+    assert meta["generator"] == exported.name
+    assert meta["generator_sha256"] == hashlib.sha256(exported.read_bytes()).hexdigest()
+    check_encoder(encoder_path, sess, exported.name, meta["generator_sha256"], STYLE_DIM["cvae"])
+    images, digits = real_digits
+    for n in (1, 5, 64):  # dynamic N
+        (styles,) = sess.run(["style"], {"image": images[:n], "digit": digits[:n]})
+        assert styles.shape == (n, STYLE_DIM["cvae"]) and np.isfinite(styles).all()
+
+
+def test_encoder_matches_pytorch(run_dir, encoder_path, real_digits):
+    recipe, _ = load_recipe(run_dir / "checkpoint.pt")
+    images, digits = real_digits
+    with torch.no_grad():
+        want = recipe.style_encoder().eval()(torch.from_numpy(images), torch.from_numpy(digits)).numpy()
+    got = session(encoder_path).run(["style"], {"image": images, "digit": digits})[0]
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+
+
+def test_the_style_read_from_a_digit_is_drawn_back_as_the_decoder_draws_its_posterior_mean(
+        run_dir, exported, encoder_path, real_digits):
+    """The encoder speaks the style interface's units: style interface(encoder(x, d)) = decoder(mu(x, d))."""
+    recipe, _ = load_recipe(run_dir / "checkpoint.pt")
+    images, digits = real_digits
+    label = np.eye(10, dtype=np.float32)[digits]
+    with torch.no_grad():
+        mu, _ = recipe.model.encode(torch.from_numpy(images), torch.from_numpy(digits))
+        want = recipe.generator().eval().render(torch.from_numpy(label), mu).numpy()
+    styles = session(encoder_path).run(["style"], {"image": images, "digit": digits})[0]
+    got = session(exported.parent / "cvae_style.onnx").run(["image"], {"label": label, "style": styles})[0]
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+
+
+def test_an_encoder_from_another_export_is_refused_at_load_naming_it(run_dir, encoder_path, tmp_path):
+    """Generator and style interface from epoch 1, the encoder from the final export: one line naming the file."""
+    assert export_to(run_dir / "generator_epoch_1.pt", tmp_path / "cvae_decoder.onnx") == 0
+    assert not (tmp_path / "cvae_encoder.onnx").exists(), "a generator-only checkpoint has no encoder"
+    shutil.copy(encoder_path, tmp_path / "cvae_encoder.onnx")
+    with pytest.raises(ModelError, match="cvae_encoder.onnx: made for another version of cvae_decoder.onnx"):
+        load_generators(tmp_path, 1)
+
+
+def test_an_encoder_without_its_style_interface_is_refused_at_load(exported, encoder_path, tmp_path):
+    for path in (exported, encoder_path):
+        shutil.copy(path, tmp_path / path.name)
+    with pytest.raises(ModelError, match="cvae_encoder.onnx: an encoder for cvae_decoder.onnx, which has no style file"):
+        load_generators(tmp_path, 1)
 
 
 def test_export_refuses_a_checkpoint_of_another_model(run_dir, model, tmp_path, capsys):
