@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from tests.conftest import ROOT
 from tests.test_drawing import encoded, stroke_picture
 from tests.test_serve_process import SERVE_PYTHON, serve_env
-from tests.webapp_helpers import free_port, wait_for
+from tests.webapp_helpers import free_port, multipart, wait_for
 from webapp import create_app
 from webapp.errors import HEADERS
 
@@ -331,11 +331,8 @@ def test_refusals_by_nginx_and_gunicorn_carry_the_security_headers(prod, request
 
 def upload_request(route: str, padding: int) -> bytes:
     """A drawing of a 1 with ``padding`` bytes after its PNG's end (readers ignore them): a large upload."""
-    image = encoded(stroke_picture()) + b"\0" * padding
-    head = (b'--b\r\nContent-Disposition: form-data; name="digit"\r\n\r\n1\r\n--b\r\n'
-            b'Content-Disposition: form-data; name="image"; filename="one.png"\r\nContent-Type: image/png\r\n\r\n')
-    body = head + image + b"\r\n--b--\r\n"
-    return (f"POST {route} HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+    body, content_type = multipart({"digit": "1"}, encoded(stroke_picture()) + b"\0" * padding)
+    return (f"POST {route} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
 

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from tests.conftest import ROOT
 from tests.test_serve_process import serve_env, serve_python  # noqa: F401  (fixture)
 from tests.training_helpers import assert_same_run
-from tests.webapp_helpers import decode_png, free_port, wait_for
+from tests.test_drawing import encoded, stroke_picture
+from tests.webapp_helpers import decode_png, free_port, multipart, wait_for
 from training import checkpoint
 from webapp import create_app
 
@@ -57,6 +58,25 @@ def fetch_and_check(base: str, i: int) -> None:
         assert decode_png(base64.b64decode(b64)).size == (28, 28)
 
 
+DRAWING = encoded(stroke_picture())
+
+
+def upload_and_check(base: str, i: int) -> None:
+    """A drawing of a 1 through POST /api/v1/style: the number i written in its hand, three times."""
+    body, content_type = multipart({"digit": "1", "text": str(i), "count": "3"}, DRAWING)
+    request = urllib.request.Request(f"{base}/api/v1/style", data=body, headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+        answer = json.load(response)
+    assert answer["text"] == str(i) and len(answer["images"]) == 3
+    assert decode_png(base64.b64decode(answer["input"])).size == (28, 28)
+
+
+def request_and_check(base: str, i: int) -> None:
+    """One request in ten is a drawing upload, the rest are samples."""
+    (upload_and_check if i % 10 == 0 else fetch_and_check)(base, i)
+
+
 def test_5000_requests_at_concurrency_16_without_errors_or_growth(serve_python):  # noqa: F811
     port = free_port()
     server = subprocess.Popen([str(serve_python.parent / "gunicorn"), "--workers", "2", "--bind",
@@ -66,9 +86,9 @@ def test_5000_requests_at_concurrency_16_without_errors_or_growth(serve_python):
     try:
         wait_for(base + "/healthz", server)
         with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda i: fetch_and_check(base, i), range(1000)))
+            list(pool.map(lambda i: request_and_check(base, i), range(1000)))
             after_1000 = worker_rss(server.pid)
-            list(pool.map(lambda i: fetch_and_check(base, i), range(1000, 5000)))
+            list(pool.map(lambda i: request_and_check(base, i), range(1000, 5000)))
         growth = worker_rss(server.pid) / after_1000 - 1
         assert growth < 0.10, f"worker RSS grew {growth:.1%} from request 1,000 to 5,000"
     finally:

@@ -44,3 +44,12 @@ def wait_for(url: str, process: subprocess.Popen | None = None, timeout: float =
         except OSError:
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def multipart(fields: dict[str, str], image: bytes, boundary: str = "b") -> tuple[bytes, str]:
+    """A multipart/form-data body with the fields and one ``image`` file, and its Content-Type."""
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+             for name, value in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="one.png"\r\n'
+                 f"Content-Type: image/png\r\n\r\n".encode() + image + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
