@@ -18,6 +18,11 @@ from training.precision import Precision
 DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 2e-4, "latent_dim": 64, "width": 32, "ema_decay": 0.999,
             "mode_seeking": 0.05}
 
+# The style interface draws at 0.8 of the noise's spread (the truncation trick): measured on an early
+# 60,000-digit run, digits written in one hand were legible 97.4% of the time at full spread and
+# 99.2% at 0.8, with the same slant and ink consistency (README, One hand, many digits).
+STYLE_TRUNCATION = 0.8
+
 
 class Generator(nn.Module):
     """(digit, z) -> image in [0,1]; the digit is embedded and joined to the noise."""
@@ -45,8 +50,8 @@ class Generator(nn.Module):
         return self.out(self.shift(self.up(h.view(-1, 2 * self.width, 7, 7)), label))
 
     def style_map(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The style is the noise itself: z ~ N(0, I) whatever the digit."""
-        return torch.zeros(10, self.noise_dim), torch.eye(self.noise_dim)
+        """The style is the noise itself, z ~ N(0, I) whatever the digit, shrunk by STYLE_TRUNCATION."""
+        return torch.zeros(10, self.noise_dim), STYLE_TRUNCATION * torch.eye(self.noise_dim)
 
 
 class Discriminator(nn.Module):
