@@ -47,8 +47,8 @@ def compute_floor(model: str, artifacts: Path, checkpoint: Path, repeats: int) -
     """One batched call for 5 images plus their PNG encoding: onnxruntime vs torch, in-process."""
     import torch
 
-    from export.onnx_export import load_generator
     from digits.generators import load_generators
+    from export.onnx_export import load_generator
     from webapp.imaging import pngs_base64
 
     threads = torch.get_num_threads()
@@ -211,8 +211,8 @@ def data_path(data_dir: Path, rounds: int) -> dict:
     import torch
     from torchvision import datasets, transforms
 
+    from digits.idx import load_split
     from training.data import DeviceDataset
-    from training.mnist import load_split
     from training.precision import Precision
     from training.train import RECIPES, parse_args, resolve_defaults
 
