@@ -49,8 +49,9 @@ def drawing_scores(generator: Generator, judge_session, digits: np.ndarray, labe
                    samples: np.ndarray, sample_digits: np.ndarray) -> dict[str, float]:
     """The "in your handwriting" columns for a generator with an encoder: reconstruction, legibility, consistency."""
     inputs = np.stack([normalise(as_drawing(digit)) for digit in digits])
-    written = handwriting.write(generator.style, TEXT, generator.encoder.styles(inputs, labels))
-    reconstructions = written[np.arange(len(labels)), labels]  # the digit itself, in the style read from it
+    styles = generator.encoder.styles(inputs, labels)
+    written = handwriting.write(generator.style, TEXT, handwriting.read_hand(styles))
+    reconstructions = generator.style.images(handwriting.EYE[labels], styles)  # each digit in the style read from it
     probs, _ = judge(judge_session, written.reshape(-1, 28, 28))
     legible = probs.argmax(1) == np.tile(np.arange(10), len(digits))
     consistency = row_consistency(written)

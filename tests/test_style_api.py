@@ -52,7 +52,8 @@ def test_the_answer_is_the_style_the_encoder_reads_written_by_the_style_interfac
     style = generator.encoder.styles(seen[None], np.array([1]))
     np.testing.assert_array_equal(pixels(body["reconstruction"]),
                                   to_uint8(generator.style.images(np.eye(10)[[1]], style)[0]))
-    styles = np.concatenate([style, style + VARIATION * handwriting.hands(7, 2, style.shape[1])])
+    hand = handwriting.read_hand(style)
+    styles = np.concatenate([hand, hand + VARIATION * handwriting.hands(7, 2, style.shape[1])])
     want = handwriting.rows(handwriting.write(generator.style, "2026", styles))
     assert len(body["images"]) == 3
     for row, expected in zip(body["images"], want):

@@ -89,11 +89,13 @@ def parse(form: MultiDict) -> Drawn:
 
 
 def in_your_hand(drawn: Drawn, pixels: np.ndarray) -> Written:
-    """Row 0 is exactly the inferred style; the others vary it a little, from the seed."""
+    """The reconstruction is the drawn digit in exactly the inferred style; row 0 writes the number in
+    that hand (handwriting.read_hand), the other rows vary it a little, from the seed."""
     generator = readers()[drawn.model]
     style = generator.encoder.styles(pixels[None], np.array([drawn.digit]))
-    varied = style + VARIATION * handwriting.hands(drawn.seed, drawn.count - 1, style.shape[1])
-    written = handwriting.write(generator.style, drawn.text, np.concatenate([style, varied]))
+    hand = handwriting.read_hand(style)
+    varied = hand + VARIATION * handwriting.hands(drawn.seed, drawn.count - 1, style.shape[1])
+    written = handwriting.write(generator.style, drawn.text, np.concatenate([hand, varied]))
     reconstruction = handwriting.write(generator.style, str(drawn.digit), style)[0, 0]
     return Written(pixels, reconstruction, handwriting.rows(written))
 
