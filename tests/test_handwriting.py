@@ -223,11 +223,11 @@ def test_write_page_shows_count_rows(client, model):
 
 
 def test_write_page_links_to_its_rows_their_png_and_all_ten_digits(client):
-    page = client.get("/write?text=2026&seed=12&model=cgan").get_data(as_text=True)
-    assert link(page, "permalink") == "/write?text=2026&seed=12&model=cgan"
-    assert link(page, "download") == "/api/v1/number.png?text=2026&seed=12&model=cgan"
+    page = client.get("/write?text=2026&seed=12&model=cgan&count=3").get_data(as_text=True)
+    assert link(page, "permalink") == "/write?text=2026&seed=12&model=cgan&count=3"
+    assert link(page, "download") == "/api/v1/number.png?text=2026&seed=12&model=cgan&count=3"
     assert link(page, "all-digits") == "/write?text=0123456789&model=cgan"
-    assert link(page, "new-hands") == "/write?text=2026&model=cgan"
+    assert link(page, "new-hands") == "/write?text=2026&model=cgan&count=3"
 
 
 def test_morph_page_shows_the_frames_and_the_gif_link(client):
