@@ -1,9 +1,13 @@
-"""Guard: every committed generator still reaches the quality recorded in artifacts/quality.json.
+"""Guard: every committed generator holds the floors written here, in its record and re-measured.
 
-Each is re-evaluated through onnxruntime on a smaller, differently seeded sample. Tolerances:
-proportions may fall 3 binomial standard errors below the record; the ratios (diversity,
-novelty) may move by 0.05; FID on fewer samples is biased upward, so its ratio may be 1.5x the
-record. A worse model fails here before it can be committed silently.
+The floors are set by hand from the measured records and only ever raised. ``make evaluate``
+rewrites ``artifacts/quality.json`` but never this file, so a worse model cannot slip in with a
+fresh, lower record: lowering a floor is an edit someone has to make and explain. The product
+targets (README, Quality) are a separate, fixed bar that the README reports ok or MISS against.
+
+Re-measuring uses 200 samples per digit and another seed. Tolerances: proportions may fall 3
+binomial standard errors below their floor; diversity, novelty and style consistency may move
+by 0.05; FID on fewer samples is biased upward, so its ratio may reach 1.5x its floor.
 """
 from __future__ import annotations
 
@@ -16,9 +20,22 @@ import pytest
 from digits.generators import load_generators, open_session
 from digits.idx import load_split
 from evaluate.metrics import Reference, generate, score
+from evaluate.style import style_scores
 
 PER_DIGIT = 200
 SEED = 2024
+PROPORTIONS = {"accuracy": 10, "accuracy_min_digit": 1, "distinct_groups": 2, "legibility": 10}  # samples per unit
+AT_LEAST, AT_MOST = "min", "max"
+FLOORS = {  # model: name -> (min or max, bound), from the records of 2026-11-23 (README, Quality)
+    "cvae": {"accuracy": (AT_LEAST, 0.995), "accuracy_min_digit": (AT_LEAST, 0.99), "fid_real_ratio": (AT_MOST, 2.2),
+             "diversity_ratio": (AT_LEAST, 0.93), "distinct_groups": (AT_LEAST, 0.999),
+             "novelty_ratio": (AT_LEAST, 0.9), "legibility": (AT_LEAST, 0.995), "style_slant": (AT_MOST, 0.2),
+             "style_ink": (AT_MOST, 0.19)},
+    "cgan": {"accuracy": (AT_LEAST, 0.992), "accuracy_min_digit": (AT_LEAST, 0.985), "fid_real_ratio": (AT_MOST, 2.1),
+             "diversity_ratio": (AT_LEAST, 0.95), "distinct_groups": (AT_LEAST, 0.999),
+             "novelty_ratio": (AT_LEAST, 0.95), "legibility": (AT_LEAST, 0.995), "style_slant": (AT_MOST, 0.41),
+             "style_ink": (AT_MOST, 0.38)},
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,30 +60,46 @@ def reference(judge, mnist) -> Reference:
     return Reference.build(judge, train / 255.0, test / 255.0, labels)
 
 
-def test_judge_reaches_its_accuracy_on_the_official_test_digits(judge, mnist, recorded):
+def holds(value: float, kind: str, bound: float, slack: float = 0.0) -> bool:
+    return value >= bound - slack if kind == AT_LEAST else value <= bound + slack
+
+
+def test_judge_reads_the_official_test_digits_as_recorded(judge, mnist, recorded):
     test, labels = load_split(mnist, "test")
     probs = judge.run(["probs"], {"image": (test / 255.0).astype(np.float32)[:, None]})[0]
     accuracy = float((probs.argmax(1) == labels).mean())
-    assert accuracy >= 0.993
+    assert accuracy >= 0.995
     assert abs(accuracy - recorded["judge_test_accuracy"]) < 1e-3
 
 
-def test_every_committed_generator_has_a_record(committed, recorded):
-    assert set(committed) == set(recorded["models"])
+def test_every_committed_generator_has_a_record_and_floors(committed, recorded):
+    assert set(committed) == set(recorded["models"]) == set(FLOORS)
 
 
-@pytest.mark.parametrize("model", ["cvae", "cgan"])
-def test_generator_holds_its_recorded_quality(committed, judge, reference, recorded, model):
-    images, digits = generate(committed[model], PER_DIGIT, SEED)
-    now, then = score(images, digits, judge, reference), recorded["models"][model]
-    n = len(digits)
+@pytest.mark.parametrize("model", sorted(FLOORS))
+def test_record_holds_the_floors(recorded, model):
+    """A re-run of make evaluate that records worse numbers fails here, whatever it wrote."""
+    record = recorded["models"][model]
+    missed = {name: record[name] for name, (kind, bound) in FLOORS[model].items() if not holds(record[name], kind, bound)}
+    assert not missed, f"{model} record below its floors: {missed}"
 
-    def floor(p: float, count: int) -> float:
-        return p - 3 * math.sqrt(max(p * (1 - p), 1 / count) / count)
 
-    assert now["accuracy"] >= floor(then["accuracy"], n)
-    assert now["accuracy_min_digit"] >= floor(then["accuracy_min_digit"], PER_DIGIT)
-    assert now["distinct_groups"] >= floor(then["distinct_groups"], n // 5)
-    assert abs(now["diversity_ratio"] - then["diversity_ratio"]) <= 0.05
-    assert now["novelty_ratio"] >= then["novelty_ratio"] - 0.05
-    assert now["fid_ratio"] <= 1.5 * then["fid_ratio"]
+def slack(name: str, bound: float) -> float:
+    """How far a 200-per-digit re-measurement may stray from a floor by chance alone."""
+    if name in PROPORTIONS:
+        n = PER_DIGIT * PROPORTIONS[name]
+        return 3 * math.sqrt(max(bound * (1 - bound), 1 / n) / n)
+    return 0.5 * bound if name == "fid_real_ratio" else 0.05
+
+
+@pytest.mark.parametrize("model", sorted(FLOORS))
+def test_generator_still_measures_up(committed, judge, reference, recorded, model):
+    generator = committed[model]
+    images, digits = generate(generator, PER_DIGIT, SEED)
+    now = score(images, digits, judge, reference)
+    now["fid_real_ratio"] = now["fid"] / recorded["real"]["fid"]
+    if generator.style is not None:
+        now |= style_scores(generator.style, judge, PER_DIGIT, 20, SEED)
+    missed = {name: now.get(name, "no style interface") for name, (kind, bound) in FLOORS[model].items()
+              if name not in now or not holds(now[name], kind, bound, slack(name, bound))}
+    assert not missed, f"{model} re-measured below its floors: {missed}"
