@@ -14,10 +14,10 @@ from generate.dataset import build, open_generator
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        generator = open_generator(args.artifacts, args.model, args.threads)
+        generator = open_generator(args.artifacts, args.model)
         start = time.perf_counter()
         card = build(generator, args.counts, args.seed, args.format, args.out, force=args.force,
-                     batch_size=args.batch_size, command=command_line("generate", argv))
+                     batch_size=args.batch_size, workers=args.threads, command=command_line("generate", argv))
     except (DataError, ModelError, OSError) as exc:
         return fail(exc, 2)
     seconds = time.perf_counter() - start

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from digits.cli import fail
-from generate.dataset import BATCH_SIZE
+from generate.dataset import BATCH_SIZE, WORKERS
 from generate.writers import FORMATS
 
 DIGITS = [str(digit) for digit in range(10)]
@@ -61,7 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="replace an existing dataset folder")
     p.add_argument("--batch-size", type=whole(1), default=BATCH_SIZE, help="images per onnxruntime call; "
                    "changes speed, never the bytes")
-    p.add_argument("--threads", type=whole(1), default=os.cpu_count() or 1, help="onnxruntime intra-op threads")
+    p.add_argument("--threads", type=whole(1), default=WORKERS, help="batches run side by side, one core each "
+                   "(default: all cores); changes speed, never the bytes")
     p.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="folder of *.onnx generators")
     args = p.parse_args(argv)
     args.counts = args.counts or {digit: args.per_digit for digit in range(10)}

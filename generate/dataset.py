@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tqdm import tqdm
@@ -13,12 +14,13 @@ from generate.card import CARD_NAME, make_card
 from generate.sampling import latents, render
 from generate.writers import FORMATS
 
-BATCH_SIZE = 256
+BATCH_SIZE = 128
+WORKERS = os.cpu_count() or 1
 
 
-def open_generator(artifacts: Path, name: str, threads: int) -> Generator:
-    """The generator called ``name`` among the checked ``*.onnx`` files of ``artifacts``."""
-    generators = load_generators(artifacts, threads)
+def open_generator(artifacts: Path, name: str) -> Generator:
+    """The generator called ``name`` among the checked ``*.onnx`` files of ``artifacts``, one core per call."""
+    generators = load_generators(artifacts, 1)
     if name not in generators:
         raise DataError(f"--model {name!r}: no such generator in {artifacts} (there: {', '.join(sorted(generators))})")
     return generators[name]
@@ -36,12 +38,12 @@ def check_target(out: Path, force: bool) -> bool:
 
 
 def build(generator: Generator, counts: dict[int, int], seed: int, fmt: str, out: Path, *,
-          force: bool = False, batch_size: int = BATCH_SIZE, command: str = "") -> dict:
+          force: bool = False, batch_size: int = BATCH_SIZE, workers: int = WORKERS, command: str = "") -> dict:
     """Write the dataset and its card to ``out`` atomically and return the card."""
     replace = check_target(out, force)
     digits, z = latents(counts, generator.latent_dim, seed)
     with tqdm(total=len(digits), unit="img", desc=f"{generator.name} digits", disable=None) as bar:
-        images = render(generator, digits, z, batch_size, bar.update)
+        images = render(generator, digits, z, batch_size, workers, bar.update)
     card = make_card(generator, counts, seed, fmt, command)
     with atomic_folder(out, replace) as folder:
         FORMATS[fmt](folder, images, digits)
