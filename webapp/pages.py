@@ -18,7 +18,7 @@ def render(query: params.Query | None = None, samples: dict[str, list[str]] | No
     return render_template(
         "index.html", query=query, samples=samples, compare=compare, error=error,
         digit=query.digit if query else digit,
-        models=list(generators.values()),
+        models=list(generators),
         selected_model=selected_model if selected_model in generators else current_app.config["DEFAULT_MODEL"],
     ), status
 
