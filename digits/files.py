@@ -3,6 +3,7 @@ model, grid or dataset."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -59,3 +60,12 @@ def swap(new: Path, target: Path) -> None:
         os.rename(aside, target)
         raise
     shutil.rmtree(aside)
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file, read in blocks: how cards and extension files name a model file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from digits.contract import ModelError, check_encoder, check_generator, check_style, metadata_of, sha256
+from digits.contract import ModelError, check_encoder, check_generator, check_style, metadata_of
+from digits.files import file_sha256
 
 BATCH = 1000  # images per session call: bounded memory for any request size
 
@@ -141,7 +142,7 @@ def owner_of(generators: dict[str, Generator], path: Path, session: ort.Inferenc
 
 def attach_style(generators: dict[str, Generator], path: Path, session: ort.InferenceSession) -> None:
     owner = owner_of(generators, path, session)
-    style_dim = check_style(path, session, owner.path.name, sha256(owner.path.read_bytes()))
+    style_dim = check_style(path, session, owner.path.name, file_sha256(owner.path))
     owner.style = Style(path, style_dim, session)
 
 
@@ -150,7 +151,7 @@ def attach_encoder(generators: dict[str, Generator], path: Path, session: ort.In
     owner = owner_of(generators, path, session)
     if owner.style is None:
         raise ModelError(f"{path}: an encoder for {owner.path.name}, which has no style file beside it")
-    check_encoder(path, session, owner.path.name, sha256(owner.path.read_bytes()), owner.style.style_dim)
+    check_encoder(path, session, owner.path.name, file_sha256(owner.path), owner.style.style_dim)
     owner.encoder = Encoder(path, owner.style.style_dim, session)
 
 

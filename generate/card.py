@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
-from pathlib import Path
 
+from digits.files import file_sha256
 from digits.generators import Generator
 
 CARD_NAME = "card.json"
@@ -12,20 +11,12 @@ PIXELS = "uint8 28x28, 0 = background, 255 = ink (round(clip(x, 0, 1) * 255) of 
 ORDER = "shuffled by the seed; each digit's latents come from numpy default_rng([seed, digit])"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def make_card(generator: Generator, counts: dict[int, int], seed: int, fmt: str, command: str) -> dict:
     """Model file and hash, seed, counts, format and command; the date is the only field a rerun changes."""
     return {
         "model": generator.name,
         "model_file": generator.path.name,
-        "model_sha256": sha256_of(generator.path),
+        "model_sha256": file_sha256(generator.path),
         "model_metadata": generator.metadata,
         "seed": seed,
         "counts": {str(digit): n for digit, n in sorted(counts.items())},

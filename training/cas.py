@@ -20,11 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from digits.cli import command_line, fail
-from digits.files import atomic_path
+from digits.files import atomic_path, file_sha256
 from digits.generators import Generator, ModelError, open_session
 from digits.idx import DataError, load_split
 from digits.judge import judge
-from generate.card import sha256_of
 from generate.dataset import build, open_generator
 from training.distributed import resolve_device
 from training.judge import add_recipe_args, check_recipe, predict, train_classifier
@@ -54,7 +53,7 @@ def real_reference(judge_path: Path, test_x: np.ndarray, test_y: np.ndarray) -> 
     session = open_session(judge_path, THREADS)
     meta = dict(session.get_modelmeta().custom_metadata_map)
     probs, _ = judge(session, test_x / 255.0)
-    return {**scored(probs.argmax(1), test_y), "file": judge_path.name, "sha256": sha256_of(judge_path),
+    return {**scored(probs.argmax(1), test_y), "file": judge_path.name, "sha256": file_sha256(judge_path),
             "train_images": int(meta["train_images"]), "epochs": int(meta["epochs"]),
             "recorded_test_accuracy": float(meta["test_accuracy"])}
 
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         cas = scored(predict(classifier, test_x, device), test_y)
         entry = {"cas": cas, "real": real, "ratio": cas["accuracy"] / real["accuracy"],
                  "train_images": len(labels), "epochs": args.epochs, "device": device.type,
-                 "generator": {"file": generator.path.name, "sha256": sha256_of(generator.path)},
+                 "generator": {"file": generator.path.name, "sha256": file_sha256(generator.path)},
                  "generate_command": generate_command, "command": command_line("training.cas", argv),
                  "train_seconds": round(train_seconds, 1),
                  "wall_seconds": round(time.perf_counter() - start, 1),
