@@ -54,8 +54,10 @@ def check_io(path: Path, session: ort.InferenceSession, inputs: dict[str, tuple[
         if got[name].type != f"tensor({kind})" or not fits(got[name].shape, shape):
             raise ModelError(f"{path}: input {name} is {got[name].type} {got[name].shape}, expected {kind} {shape}")
     out = {o.name: o for o in session.get_outputs()}
-    if set(out) != set(outputs) or not all(fits(out[n].shape, s) for n, s in outputs.items()):
-        raise ModelError(f"{path}: outputs {[(o.name, o.shape) for o in out.values()]}, expected {outputs}")
+    if set(out) != set(outputs) or not all(out[n].type == "tensor(float)" and fits(out[n].shape, s)
+                                           for n, s in outputs.items()):
+        got = [(o.name, o.type, o.shape) for o in out.values()]
+        raise ModelError(f"{path}: outputs {got}, expected float32 {outputs}")
 
 
 def fits(shape: list, expected: list) -> bool:

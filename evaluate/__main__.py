@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="default: <artifacts>/quality.json")
     args = p.parse_args(argv)
-    if args.per_digit < 5:
-        p.error(f"--per-digit must be at least 5, got {args.per_digit}")
+    if args.per_digit < 10:  # the quality grid shows ten samples of every digit
+        p.error(f"--per-digit must be at least 10, got {args.per_digit}")
     judge_path = args.artifacts / "judge.onnx"
     try:
         if not judge_path.is_file():

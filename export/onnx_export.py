@@ -6,6 +6,7 @@ Contract: inputs ``digit`` int64 [N] and ``z`` float32 [N, latent_dim]; output
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 from pathlib import Path
 from typing import Callable
@@ -197,9 +198,7 @@ def export(generator: nn.Module, state: dict, out: Path, seed: int, command: str
             encoder, encoder_feeds(seed), {**pair, "role": "encoder"},
             lambda session: check_encoder(encoder_out, session, out.name, digest, generator.style_dim), "style")
         diffs.append(encoder_diff)
-    for path, data in files.items():
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(data)
+    write_together(files)
     if encoder is None:
         encoder_out.unlink(missing_ok=True)  # an encoder of an earlier export would not fit this generator
     written = Generator(meta["model"], out, latent_dim, metadata, open_session(out, 1))
@@ -207,6 +206,15 @@ def export(generator: nn.Module, state: dict, out: Path, seed: int, command: str
     with atomic_path(out.parent / f"{out.stem}_card.md") as tmp:
         tmp.write_text(model_card(out, files, metadata, max(diffs), command))
     return max(diffs)
+
+
+def write_together(files: dict[Path, bytes]) -> None:
+    """Every file written and synced to a temporary name first, then all renamed in one burst (the
+    generator last): a failed write leaves every old file in place, never a generator and extension
+    files from different exports, which the web app would refuse to start with."""
+    with contextlib.ExitStack() as stack:
+        for path in files:  # contexts exit last-in first-out: the generator, entered first, is renamed last
+            stack.enter_context(atomic_path(path)).write_bytes(files[path])
 
 
 def extension_path(generator_out: Path, model: str, role: str) -> Path:

@@ -293,6 +293,25 @@ def test_export_that_fails_half_way_through_its_write_keeps_the_previous_file(ru
     assert [p.name for p in tmp_path.iterdir()] == ["cvae_decoder.onnx"]
 
 
+@CVAE_ONLY
+def test_export_that_fails_on_its_style_file_keeps_the_previous_set(run_dir, model, tmp_path, monkeypatch):
+    """The generator is written, then the style file fails: no generator may land without its extensions."""
+    out = tmp_path / "cvae_decoder.onnx"
+    assert export_to(run_dir / "checkpoint.pt", out) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.onnx")}
+    write_bytes = Path.write_bytes
+
+    def fail_on_style(path: Path, data: bytes) -> int:
+        if "cvae_style.onnx" in path.name:
+            half_write(disk_full)(path, data)
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", fail_on_style)
+    assert export_main(["--checkpoint", str(run_dir / "generator_epoch_1.pt"), "--out", str(out)]) != 0
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("*.onnx")} == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_export_of_missing_checkpoint_is_one_line_error(tmp_path, capsys):
     missing = tmp_path / "nope.pt"
     assert export_to(missing, tmp_path / "cvae_decoder.onnx") != 0

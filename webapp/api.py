@@ -1,11 +1,11 @@
 """JSON API (``/api/v1``), the PNG strip behind the page's download link, and the health check."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from digits.generators import Generator
 from webapp import params
-from webapp.imaging import pngs_base64, strip_png
+from webapp.imaging import attachment, pngs_base64, strip_png
 
 bp = Blueprint("api", __name__)
 
@@ -30,8 +30,7 @@ def generate_json():
 def generate_png():
     query, images = generate()
     name = f"digit-{query.digit}-{query.model}-seed-{query.seed}.png"
-    return Response(strip_png(images), mimetype="image/png",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return attachment(strip_png(images), "image/png", name)
 
 
 @bp.get("/api/v1/models")

@@ -5,13 +5,12 @@ one is refused with the list of models that have it.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
-from werkzeug.exceptions import NotFound
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
 from digits import handwriting
 from digits.generators import Generator, Style
 from webapp import params
-from webapp.imaging import gif_bytes, pngs_base64, strip_png
+from webapp.imaging import attachment, gif_bytes, pngs_base64, strip_png
 
 bp = Blueprint("handwriting", __name__)
 
@@ -20,7 +19,8 @@ def styled() -> dict[str, Generator]:
     """The served models that have a style interface; none at all is a deployment without style files."""
     models = {name: g for name, g in current_app.extensions["generators"].items() if g.style is not None}
     if not models:
-        raise NotFound("none of the served models has a style interface (<model>_style.onnx): run make export")
+        raise params.InvalidParameter("none of the served models has a style interface "
+                                      "(<model>_style.onnx): run make export")
     return models
 
 
@@ -114,6 +114,3 @@ def morph_gif():
     name = f"morph-{query.digit}-to-{query.to_digit}-{query.model}-seed-{query.seed}-{query.to_seed}.gif"
     return attachment(gif_bytes(morph_frames(query)), "image/gif", name)
 
-
-def attachment(data: bytes, mimetype: str, name: str) -> Response:
-    return Response(data, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -5,6 +5,7 @@ import base64
 import io
 
 import numpy as np
+from flask import Response
 from PIL import Image
 
 from digits.images import png_bytes, to_uint8
@@ -34,3 +35,8 @@ def gif_bytes(frames: np.ndarray, frame_ms: int = 120) -> bytes:
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
     return buffer.getvalue()
+
+
+def attachment(data: bytes, mimetype: str, name: str) -> Response:
+    """A download: the browser saves it under ``name`` (built from validated values only)."""
+    return Response(data, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})

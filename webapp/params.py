@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
+from digits.handwriting import MAX_TEXT
+
 MAX_SEED = 2**32 - 1
 MAX_COUNT = 64
 PAGE_COUNT = 5
@@ -68,7 +70,7 @@ def parse(args: MultiDict, known: list[str], default_model: str, with_count: boo
 
 MAX_ROWS = 16
 MIN_FRAMES, MAX_FRAMES, DEFAULT_FRAMES = 2, 64, 8
-NUMBER = re.compile(r"[0-9]{1,16}")
+NUMBER = re.compile(rf"[0-9]{{1,{MAX_TEXT}}}")
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def seed(args: MultiDict, name: str = "seed") -> int:
 def number_text(args: MultiDict) -> str:
     raw = single(args, "text")
     if raw is None or not NUMBER.fullmatch(raw):
-        raise InvalidParameter("text is required: a number of 1 to 16 digits, 0-9 only")
+        raise InvalidParameter(f"text is required: a number of 1 to {MAX_TEXT} digits, 0-9 only")
     return raw
 
 
