@@ -124,10 +124,11 @@ def load_generators(folder: Path, threads: int) -> dict[str, Generator]:
         generators[name] = Generator(name, path, latent_dim, meta, session)
     if not generators:
         raise ModelError(f"{folder}: no *.onnx generator files (run make export, or set FLASK_ARTIFACTS_DIR)")
+    digests = {name: file_sha256(g.path) for name, g in generators.items()} if extensions else {}
     for path, session in extensions.get("style", []):
-        attach_style(generators, path, session)
+        attach_style(generators, digests, path, session)
     for path, session in extensions.get("encoder", []):
-        attach_encoder(generators, path, session)
+        attach_encoder(generators, digests, path, session)
     for generator in generators.values():
         smoke_test(generator)
     return generators
@@ -140,18 +141,20 @@ def owner_of(generators: dict[str, Generator], path: Path, session: ort.Inferenc
     return owner
 
 
-def attach_style(generators: dict[str, Generator], path: Path, session: ort.InferenceSession) -> None:
+def attach_style(generators: dict[str, Generator], digests: dict[str, str], path: Path,
+                 session: ort.InferenceSession) -> None:
     owner = owner_of(generators, path, session)
-    style_dim = check_style(path, session, owner.path.name, file_sha256(owner.path))
+    style_dim = check_style(path, session, owner.path.name, digests[owner.name])
     owner.style = Style(path, style_dim, session)
 
 
-def attach_encoder(generators: dict[str, Generator], path: Path, session: ort.InferenceSession) -> None:
+def attach_encoder(generators: dict[str, Generator], digests: dict[str, str], path: Path,
+                   session: ort.InferenceSession) -> None:
     """An encoder writes styles for its generator's style interface, so it needs that interface too."""
     owner = owner_of(generators, path, session)
     if owner.style is None:
         raise ModelError(f"{path}: an encoder for {owner.path.name}, which has no style file beside it")
-    check_encoder(path, session, owner.path.name, file_sha256(owner.path), owner.style.style_dim)
+    check_encoder(path, session, owner.path.name, digests[owner.name], owner.style.style_dim)
     owner.encoder = Encoder(path, owner.style.style_dim, session)
 
 

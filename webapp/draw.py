@@ -21,6 +21,7 @@ from digits import handwriting
 from digits.drawing import MAX_BYTES, DrawingError, normalise
 from digits.generators import Generator
 from webapp import errors, params
+from webapp.handwriting import default_among, served_with
 from webapp.imaging import pngs_base64, strip_png
 
 bp = Blueprint("draw", __name__)
@@ -53,12 +54,11 @@ class Written:
 
 def readers() -> dict[str, Generator]:
     """The served models that can read a style from a drawing: an encoder beside their style interface."""
-    return {name: g for name, g in current_app.extensions["generators"].items() if g.encoder is not None}
+    return served_with("encoder")
 
 
 def default_reader() -> str:
-    default = current_app.config["DEFAULT_MODEL"]
-    return default if default in readers() else next(iter(readers()), default)
+    return default_among(readers())
 
 
 def in_memory(*_args, **_kwargs) -> BinaryIO:

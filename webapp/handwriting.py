@@ -15,9 +15,20 @@ from webapp.imaging import attachment, gif_bytes, pngs_base64, strip_png
 bp = Blueprint("handwriting", __name__)
 
 
+def served_with(part: str) -> dict[str, Generator]:
+    """The served models that have ``part`` (``style`` or ``encoder``) beside their generator."""
+    return {name: g for name, g in current_app.extensions["generators"].items() if getattr(g, part) is not None}
+
+
+def default_among(models: dict[str, Generator]) -> str:
+    """The configured default model where it is among ``models``, else the first of them."""
+    default = current_app.config["DEFAULT_MODEL"]
+    return default if default in models else next(iter(models), default)
+
+
 def styled() -> dict[str, Generator]:
     """The served models that have a style interface; none at all is a deployment without style files."""
-    models = {name: g for name, g in current_app.extensions["generators"].items() if g.style is not None}
+    models = served_with("style")
     if not models:
         raise params.InvalidParameter("none of the served models has a style interface "
                                       "(<model>_style.onnx): run make export")
@@ -29,9 +40,7 @@ def style_of(model: str) -> Style:
 
 
 def default_model() -> str:
-    models = styled()
-    default = current_app.config["DEFAULT_MODEL"]
-    return default if default in models else next(iter(models), default)
+    return default_among(styled())
 
 
 def number_query() -> params.Number:
