@@ -43,17 +43,21 @@ def one_step_state(ctx: distributed.Context) -> dict:
     """The CVAE recipe's whole state after one step on this rank's shard of epoch 1's first batch.
 
     Each rank starts from its own random weights (seed = rank), so DDP must broadcast rank 0's.
-    The reparameterisation noise, per rank by design, is zero here: a step is then a function
-    of the weights and the batch alone, comparable with one process on the union batch.
+    The reparameterisation noise and the prior samples' noise, per rank by design, are zero here: a step
+    is then a function of the weights and the batch alone, comparable with one process on the union batch.
     """
     torch.manual_seed(ctx.rank)
     args = parse_args(["--model", "cvae", "--width", "8", "--latent-dim", "4"])
     resolve_defaults(args, None, Path("no checkpoint"))
     recipe = cvae.Recipe(args, ctx.device, ctx.wrap, Precision(ctx.device))
     x, y = next(synthetic_data().batches(GLOBAL_BATCH // ctx.world, 1, 0, ctx.rank, ctx.world))
-    with mock.patch("torch.randn_like", torch.zeros_like):
+    with mock.patch("torch.randn_like", torch.zeros_like), mock.patch("torch.randn", zeros):
         recipe.train_step(x, y, 1.0)
     return recipe.state_dict()
+
+
+def zeros(*size, generator=None, **kwargs) -> torch.Tensor:
+    return torch.zeros(*size, **kwargs)
 
 
 def step_rank(rank: int, port: int, out: Path) -> None:

@@ -9,10 +9,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 from torch.optim.swa_utils import AveragedModel
 
 from training.conditioning import ClassShift, embed, one_hot
+from training.discriminator import Discriminator, critic_step, generator_score
 from training.precision import Precision
 
 DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 2e-4, "latent_dim": 64, "width": 32, "ema_decay": 0.999,
@@ -54,24 +54,6 @@ class Generator(nn.Module):
         return torch.zeros(10, self.noise_dim), STYLE_TRUNCATION * torch.eye(self.noise_dim)
 
 
-class Discriminator(nn.Module):
-    """Real/fake score with a class projection term (Miyato & Koyama, 2018)."""
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            spectral_norm(nn.Conv2d(1, width, 4, 2, 1)), nn.LeakyReLU(0.2),              # 14
-            spectral_norm(nn.Conv2d(width, 2 * width, 4, 2, 1)), nn.LeakyReLU(0.2),      # 7
-            spectral_norm(nn.Conv2d(2 * width, 2 * width, 3, 1, 1)), nn.LeakyReLU(0.2),
-            nn.Flatten())
-        self.score = spectral_norm(nn.Linear(2 * width * 7 * 7, 1))
-        self.project = spectral_norm(nn.Embedding(10, 2 * width * 7 * 7))
-
-    def forward(self, x: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
-        h = self.features(x * 2 - 1)
-        return self.score(h).squeeze(1) + (self.project(digit) * h).sum(dim=1)
-
-
 def ema_with_warmup(decay: float):
     """EMA whose decay grows from 0.1 to ``decay``, so early averages are not stuck at the random init."""
     def average(averaged: torch.Tensor, current: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
@@ -99,19 +81,15 @@ class Recipe:
         self.mode_seeking = args.mode_seeking
 
     def train_step(self, x: torch.Tensor, digit: torch.Tensor, progress: float) -> dict[str, torch.Tensor]:
-        n, half = len(x), max(1, len(x) // 2)
+        half = max(1, len(x) // 2)
         # Fakes come in pairs: the same digit with two noises, for the mode-seeking term.
         fake_digit = torch.randint(0, 10, (half,), device=x.device).repeat(2)
         z = torch.randn(2 * half, self.latent_dim, device=x.device)
         with self.precision.autocast():
             fake = self.train_G(fake_digit, z)
-            # Real and fake through D in one forward: one DDP reduction per backward.
-            scores = self.train_D(torch.cat([x, fake.detach()]), torch.cat([digit, fake_digit])).float()
-        d_loss = F.relu(1 - scores[:n]).mean() + F.relu(1 + scores[n:]).mean()
-        self.opt_D.zero_grad(set_to_none=True)
-        self.precision.step(d_loss, self.opt_D)
+        d_loss = critic_step(self.train_D, self.opt_D, self.precision, x, digit, fake, fake_digit)
 
-        adversarial = self.generator_score(fake, fake_digit)
+        adversarial = generator_score(self.D, self.precision, fake, fake_digit)
         image_gap = (fake[:half] - fake[half:]).float().abs().mean(dim=(1, 2, 3))
         spread = (image_gap / (z[:half] - z[half:]).abs().mean(dim=1)).mean()
         g_loss = adversarial + self.mode_seeking / (spread + 1e-5)
@@ -119,16 +97,6 @@ class Recipe:
         self.precision.step(g_loss, self.opt_G)
         self.ema.update_parameters(self.G)
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "spread": spread.detach()}
-
-    def generator_score(self, fake: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
-        """G's adversarial loss through the bare, frozen D: D's gradients would only be thrown away, and
-        under DDP all-reduced first; its weights are the same on every rank, so no sync is needed."""
-        self.D.requires_grad_(False)
-        try:
-            with self.precision.autocast():
-                return -self.D(fake, digit).float().mean()
-        finally:
-            self.D.requires_grad_(True)
 
     def end_epoch(self, data) -> None:
         """Nothing to refit: the generator samples from N(0, I) as trained."""
