@@ -7,7 +7,7 @@ import pytest
 
 from digits.generators import open_session
 from digits.idx import load_split
-from evaluate.metrics import GROUP, Reference, all_distinct, fid, groups_of, nearest_distance, score
+from evaluate.metrics import GROUP, Reference, all_distinct, fid, groups_of, nearest_distance, real_sample, score
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +107,28 @@ def test_real_test_digits_score_as_real(reference, judge):
     assert result["diversity_ratio"] == pytest.approx(1.0)
     assert result["distinct_groups"] == 1.0
     assert result["novelty_ratio"] == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def random_training_digits(reference, mnist) -> tuple[np.ndarray, np.ndarray]:
+    """300 training digits of each class drawn at random: what a perfect generator's samples look like."""
+    _, labels = load_split(mnist, "train")
+    images, digits, _ = real_sample(reference.train, labels, 300, seed=7)
+    return images, digits
+
+
+def test_random_training_digits_are_as_diverse_as_the_test_digits(reference, judge, random_training_digits):
+    """The test file holds runs of one writer's digits: groups of five consecutive ones are ~10% less
+    varied than five independent draws, so the reference must shuffle them before it groups them."""
+    result = score(*random_training_digits, judge, reference)
+    assert result["diversity_ratio"] == pytest.approx(1.0, abs=0.03)
+
+
+def test_fid_measures_the_samples_against_the_test_digits(reference, judge, random_training_digits):
+    """Real digits sit near the floor; the same digits shifted two pixels right sit far above it."""
+    images, digits = random_training_digits
+    assert 0.5 < score(images, digits, judge, reference)["fid_ratio"] < 3
+    assert score(np.roll(images, 2, axis=2), digits, judge, reference)["fid_ratio"] > 5
 
 
 def test_copies_of_training_digits_have_no_novelty(reference):

@@ -22,6 +22,7 @@ from digits.idx import load_split
 from export.onnx_export import ARTIFACT_NAMES, load_generator, load_recipe
 from tests.faults import half_write
 from training.conditioning import Styled
+from training.onnx import TOLERANCE, parity, to_onnx
 from training.train import main as train_main
 
 LATENT_DIM = 4
@@ -345,3 +346,27 @@ def test_artifact_samples_vary_with_z(artifact):
     images = generate(artifact, np.full(5, 7), z)
     for a, b in itertools.combinations(images, 2):
         assert np.abs(a - b).max() > 0.05
+
+
+@pytest.mark.parametrize("name", ["cvae", "cgan"])
+def test_a_style_file_beside_another_version_of_its_generator_is_refused_at_load(root, tmp_path, name):
+    """The committed style file beside its generator re-saved with one more metadata entry (another file,
+    another sha256, still a valid generator): start-up stops with one line naming the style file."""
+    generator = onnx.load(root / "artifacts" / ARTIFACT_NAMES[name])
+    onnx.helper.set_model_props(generator, {**{p.key: p.value for p in generator.metadata_props}, "note": "retrained"})
+    onnx.save(generator, tmp_path / ARTIFACT_NAMES[name])
+    shutil.copy(root / "artifacts" / f"{name}_style.onnx", tmp_path)
+    with pytest.raises(ModelError, match=f"{name}_style.onnx: made for another version of {ARTIFACT_NAMES[name]}"):
+        load_generators(tmp_path, 1)
+
+
+def test_parity_compares_onnxruntime_with_pytorch():
+    """The same small module exported: parity within TOLERANCE; the module changed after export: caught."""
+    module = torch.nn.Sequential(torch.nn.Linear(10, 28 * 28), torch.nn.Sigmoid(), torch.nn.Unflatten(1, (1, 28, 28)))
+    feeds = [{"x": np.random.default_rng(n).standard_normal((n, 10)).astype(np.float32)} for n in (1, 5)]
+    model = to_onnx(module.eval(), (torch.from_numpy(feeds[1]["x"]),), ["x"], ["image"], {"model": "tiny"})
+    onnx_session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert parity(onnx_session, module, feeds) <= TOLERANCE
+    with torch.no_grad():
+        module[0].bias += 0.01
+    assert parity(onnx_session, module, feeds) > 10 * TOLERANCE

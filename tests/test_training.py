@@ -16,7 +16,8 @@ from PIL import Image
 from digits.files import atomic_path
 from tests.training_helpers import assert_same_run
 from training import checkpoint
-from training.train import RECIPES, main
+from training.precision import Precision
+from training.train import RECIPES, main, parse_args, resolve_defaults
 
 LIMIT = 256
 
@@ -194,3 +195,19 @@ def test_atomic_path_keeps_old_target_when_body_raises(tmp_path):
             raise RuntimeError("crash")
     assert target.read_bytes() == b"old contents"
     assert [p.name for p in tmp_path.iterdir()] == ["model.bin"]
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_the_critic_gets_gradients_from_its_own_step_only(name):
+    """Both models train against a critic: in one training step each of its weights receives exactly one
+    gradient (the critic's step); the generator's step runs through a frozen critic, never into it."""
+    args = parse_args(["--model", name, "--width", "4", "--latent-dim", "4"])
+    resolve_defaults(args, None, Path("no checkpoint"))
+    recipe = RECIPES[name].Recipe(args, torch.device("cpu"), lambda m: m, Precision(torch.device("cpu")))
+    received = []
+    for p in recipe.D.parameters():
+        p.register_hook(lambda grad: received.append(grad))
+    weights = len(list(recipe.D.parameters()))
+    x = torch.rand(8, 1, 28, 28)
+    recipe.train_step(x, torch.arange(8), 1.0)
+    assert len(received) == weights
