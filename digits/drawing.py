@@ -8,6 +8,7 @@ mass at the centre of 28x28. The web app, the evaluation and the tests all call 
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import numpy as np
@@ -21,6 +22,15 @@ CENTRE = SIZE // 2  # MNIST's test digits have their centre of mass at pixel (14
 NOISE = 0.05  # ink weaker than this (about 13 of 255 grey levels: paper texture, JPEG noise) is background
 MIN_CONTRAST = 0.1  # less than this between paper and darkest ink: nothing drawn
 MAX_INK_SHARE = 0.5  # a digit covers far less of its page; more is a filled or inverted picture
+# Each scan of a progressive JPEG is one more pass over every block of the image, however few bytes it
+# takes: a 2048x2048 file can repeat a 16-byte scan 120,000 times, minutes of CPU for 2 MB. libjpeg's own
+# progressive script has 10 scans (6 for grey); 64 leaves room for any encoder's and costs under a second.
+MAX_SCANS = 64
+SOS, EOI = 0xDA, 0xD9
+STANDALONE = (0x01, 0xD8)  # TEM and SOI: markers without a length
+# 0xFF and a marker code; not 0x00 (a 0xFF byte of entropy-coded data, stuffed), RST0-7 (a restart within
+# the scan) nor 0xFF (fill before a marker): the search skips a scan's data to the marker that ends it.
+MARKER = re.compile(rb"\xff([^\x00\xd0-\xd7\xff])")
 
 
 class DrawingError(ValueError):
@@ -49,6 +59,9 @@ def decode(data: bytes) -> Image.Image:
         raise DrawingError(f"the image is larger than {MAX_SIDE}x{MAX_SIDE} pixels")
     if getattr(image, "n_frames", 1) > 1:
         raise DrawingError("the image is animated: send a single still image")
+    if image.format == "JPEG" and jpeg_scans(data, MAX_SCANS + 1) > MAX_SCANS:
+        raise DrawingError(f"the JPEG has too many scans to decode: more than {MAX_SCANS} "
+                           "(a progressive JPEG has about 10)")
     try:
         image.load()
         return ImageOps.exif_transpose(image)
@@ -56,10 +69,28 @@ def decode(data: bytes) -> Image.Image:
         raise DrawingError("the image file is truncated or damaged") from None
 
 
+def jpeg_scans(data: bytes, limit: int) -> int:
+    """The JPEG's scans, counted up to ``limit``: its segments are walked by their lengths, as libjpeg
+    reads them, so bytes inside metadata (an EXIF thumbnail's own scans) are never counted."""
+    scans, at = 0, 2  # after SOI
+    while scans < limit and (marker := MARKER.search(data, at)):
+        code, at = marker[1][0], marker.end()
+        if code == EOI:
+            break
+        if code not in STANDALONE:
+            at += int.from_bytes(data[at:at + 2], "big")
+        scans += code == SOS
+    return scans
+
+
 def grey(image: Image.Image) -> np.ndarray:
     """Brightness [H, W] in [0, 1]; transparent parts count as white paper."""
-    if image.mode.startswith("I"):  # 16-bit greyscale PNG
-        return np.asarray(image, dtype=np.float32) / 65535.0
+    if image.mode.startswith("I"):  # 16-bit greyscale PNG: Pillow cannot lay it on white itself
+        levels = np.asarray(image)
+        brightness = levels.astype(np.float32) / 65535.0
+        if "transparency" in image.info:  # tRNS: the one grey level that is see-through
+            brightness[levels == image.info["transparency"]] = 1.0
+        return brightness
     if image.has_transparency_data:
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)

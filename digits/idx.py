@@ -75,8 +75,9 @@ def load_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     paths = [find_idx(data_dir, split, kind) for kind in ("images", "labels")]
     if None in paths:
         raise DataError(
-            f"no MNIST {split} idx files in {data_dir}: run with --download "
-            f"(needs internet) or copy {SPLIT_PREFIX[split]}-*-ubyte[.gz] files there")
+            f"no MNIST {split} idx files in {data_dir}: pass --data-dir with the folder that holds the "
+            f"{SPLIT_PREFIX[split]}-*-ubyte[.gz] files, or fetch them with python -m training --download "
+            f"(needs internet)")
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise DataError(f"{paths[0]}: expected images of shape [N,28,28], got {list(images.shape)}")

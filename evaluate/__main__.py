@@ -1,7 +1,6 @@
 """python -m evaluate: score every committed generator with the judge, print the table, write quality.json."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digits.cli import command_line, fail
+from digits.cli import OneLineParser, command_line, fail, whole
 from digits.files import atomic_path
 from digits.generators import ModelError, load_generators, open_session
 from digits.grid import save_grid
@@ -20,6 +19,9 @@ from evaluate.metrics import Reference, generate, real_sample, score
 from evaluate.style import style_scores
 
 THREADS = 2
+# At least the ten samples of every digit that the quality grid shows; at most what the real-digit row can
+# draw without replacement from every digit's training images (the 5 has 5,421).
+MAX_PER_DIGIT = 5000
 MORPHS = 200  # random (digit, hand) -> (digit, hand) morphs of 8 frames per generator
 
 REAL = "real digits"  # the reference row: training digits drawn as a generator's samples are
@@ -90,15 +92,14 @@ def two_sample(test: np.ndarray, samples: np.ndarray, seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m evaluate", description=__doc__)
+    p = OneLineParser(prog="python -m evaluate", description=__doc__)
     p.add_argument("--artifacts", type=Path, default=Path("artifacts"))
     p.add_argument("--data-dir", type=Path, default=Path("data"))
-    p.add_argument("--per-digit", type=int, default=1000, help="samples of each digit per generator")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-digit", type=whole(10, MAX_PER_DIGIT), default=1000,
+                   help=f"samples of each digit per generator, 10-{MAX_PER_DIGIT} (default 1000)")
+    p.add_argument("--seed", type=whole(0, 2**32 - 1), default=0)
     p.add_argument("--out", type=Path, help="default: <artifacts>/quality.json")
     args = p.parse_args(argv)
-    if args.per_digit < 10:  # the quality grid shows ten samples of every digit
-        p.error(f"--per-digit must be at least 10, got {args.per_digit}")
     judge_path = args.artifacts / "judge.onnx"
     try:
         if not judge_path.is_file():

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from digits.drawing import MAX_BYTES, DrawingError, normalise
+from digits.drawing import MAX_BYTES, MAX_SCANS, DrawingError, normalise
 from digits.idx import load_split
 from evaluate.drawings import as_drawing
+from tests.jpeg_helpers import SCAN_BOMB_BYTES, repeated_scans, scan_bomb
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +64,10 @@ def test_transparency_lies_on_white_and_exif_turns_the_image_upright():
     np.testing.assert_array_equal(normalise(buffer.getvalue()), want)
 
 
-@pytest.mark.parametrize("fmt,options", [("JPEG", {"quality": 90}), ("WEBP", {"quality": 80}),
-                                         ("PNG", {"mode": "I;16"}), ("PNG", {"mode": "RGB"})])
+@pytest.mark.parametrize("fmt,options", [("JPEG", {"quality": 90}), ("JPEG", {"quality": 90, "progressive": True}),
+                                         ("JPEG", {"quality": 90, "progressive": True, "mode": "RGB"}),
+                                         ("WEBP", {"quality": 80}), ("PNG", {"mode": "I;16"}),
+                                         ("PNG", {"mode": "RGB"})])
 def test_jpeg_webp_and_other_pixel_modes_give_nearly_the_same_digit(fmt, options):
     picture = stroke_picture()
     mode = options.pop("mode", "L")
@@ -72,6 +76,44 @@ def test_jpeg_webp_and_other_pixel_modes_give_nearly_the_same_digit(fmt, options
     image.save(buffer, format=fmt, **options)
     got, want = normalise(buffer.getvalue()), normalise(encoded(picture))
     assert np.linalg.norm(got - want) < 0.5  # one pixel turned from ink to paper is 1
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_ink_marked_transparent_is_paper_at_any_bit_depth(bits):
+    """A grey PNG's tRNS names one level as see-through: the white paper changes nothing, the black ink
+    leaves nothing drawn."""
+    picture = stroke_picture()
+    levels = picture.astype(np.uint16) * 257 if bits == 16 else picture
+    want = normalise(encoded(picture))
+    np.testing.assert_array_equal(normalise(encoded(levels)), want)
+    np.testing.assert_array_equal(normalise(encoded(levels, transparency=int(levels.max()))), want)
+    with pytest.raises(DrawingError, match="blank"):
+        normalise(encoded(levels, transparency=0))
+
+
+def test_a_jpeg_of_endless_scans_is_refused_before_its_pixels_are_decoded(monkeypatch):
+    bomb = scan_bomb()
+    assert len(bomb) <= SCAN_BOMB_BYTES and bomb.count(b"\xff\xda") > 120_000
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("pixels decoded"))
+    start = time.perf_counter()
+    with pytest.raises(DrawingError, match=f"the JPEG has too many scans to decode: more than {MAX_SCANS}"):
+        normalise(bomb)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_a_jpeg_of_up_to_the_most_scans_is_decoded():
+    """A grey progressive JPEG has 6 scans: topped up to MAX_SCANS it decodes (white: blank), one more is refused."""
+    with pytest.raises(DrawingError, match="blank"):
+        normalise(repeated_scans(MAX_SCANS - 6))
+    with pytest.raises(DrawingError, match="too many scans"):
+        normalise(repeated_scans(MAX_SCANS - 5))
+
+
+def test_scan_markers_inside_metadata_are_not_counted():
+    """A comment segment is skipped by its length, as the decoder skips it: its bytes are never scans."""
+    comment = b"\xff\xda" * (MAX_SCANS * 2)
+    np.testing.assert_allclose(normalise(encoded(stroke_picture(), "JPEG", comment=comment)),
+                               normalise(encoded(stroke_picture(), "JPEG")), rtol=0, atol=1e-6)
 
 
 def test_the_longer_side_becomes_20_pixels_and_the_centre_of_mass_the_centre():

@@ -7,6 +7,7 @@ import pytest
 
 from digits.generators import open_session
 from digits.idx import load_split
+from evaluate.__main__ import main as evaluate_main
 from evaluate.metrics import GROUP, Reference, all_distinct, fid, groups_of, nearest_distance, real_sample, score
 
 
@@ -141,3 +142,25 @@ def test_collapsed_groups_are_not_distinct(reference):
     collapsed = np.repeat(group[:, :1], GROUP, axis=1)
     assert not all_distinct(collapsed).any()
     assert all_distinct(group).all()
+
+
+# --- the command line ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, named", [
+    (["--seed", "-1"], "--seed: must be a whole number from 0 to 4294967295"),
+    (["--seed", "٣"], "--seed: must be a whole number from 0"),
+    (["--per-digit", "9"], "--per-digit: must be a whole number from 10 to 5000"),
+    (["--per-digit", "99999999999999"], "--per-digit: must be a whole number from 10 to 5000"),
+])
+def test_bad_arguments_are_one_line_naming_the_range(argv, named, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and named in err
+    assert argv[1] not in err
+
+
+def test_missing_data_names_the_flags_that_exist(tmp_path, capsys):
+    assert evaluate_main(["--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pass --data-dir" in err and "python -m training --download" in err

@@ -20,6 +20,7 @@ from torchvision.datasets.mnist import read_image_file, read_label_file
 from digits.idx import load_split, read_idx, write_idx
 from generate import writers
 from generate.__main__ import main
+from generate.arguments import parse_args
 from tests.conftest import ROOT
 
 ARTIFACTS = ROOT / "artifacts"
@@ -184,14 +185,26 @@ def test_a_killed_run_leaves_only_a_hidden_partial_folder(tmp_path):
     assert partial.name.startswith(".data.") and [p.name for p in partial.iterdir()] == ["train-images-idx3-ubyte.gz"]
 
 
+PER_DIGIT_RANGE = "--per-digit: must be a whole number from 1 to 100000, written in ASCII digits"
+COUNT_RANGE = "the count of digit 3 must be a whole number from 0 to 100000, written in ASCII digits"
+
+
 @pytest.mark.parametrize("argv, named", [
-    (["--per-digit", "0"], "'0'"), (["--per-digit", "many"], "'many'"), (["--counts", "0=5,0=6"], "0=5,0=6"),
-    (["--counts", "10=5"], "10=5"), (["--counts", "3=-1"], "'-1'"), (["--counts", "3=0"], "3=0"),
-    (["--format", "jpg"], "'jpg'"), (["--batch-size", "0"], "'0'"), (["--seed", "-1"], "'-1'"),
+    (["--per-digit", "0"], PER_DIGIT_RANGE), (["--per-digit", "many"], PER_DIGIT_RANGE),
+    (["--counts", "0=5,0=6"], "digit 0 is given twice"), (["--counts", "10=5"], "DIGIT=COUNT with a digit 0-9"),
+    (["--counts", "3=-1"], COUNT_RANGE), (["--counts", "3=0"], "no digits at all"),
+    (["--format", "jpg"], "'jpg'"), (["--batch-size", "0"], "--batch-size: must be a whole number from 1 to"),
+    (["--seed", "-1"], "--seed: must be a whole number from 0 to 4294967295"),
     (["--per-digit", "3", "--counts", "1=3"], "--counts"), (["--model", "nope"], "'nope'"),
     (["--artifacts", "/no/such/folder"], "/no/such/folder"),
+    (["--per-digit", "99999999999999"], PER_DIGIT_RANGE), (["--counts", "3=99999999999999999999"], COUNT_RANGE),
+    (["--per-digit", " 3"], PER_DIGIT_RANGE), (["--per-digit", "3_0"], PER_DIGIT_RANGE),
+    (["--per-digit", "\u0663"], PER_DIGIT_RANGE), (["--per-digit", "03"], PER_DIGIT_RANGE),
+    (["--counts", "3=3_0"], COUNT_RANGE), (["--counts", "3=\u0663"], COUNT_RANGE),
+    (["--counts", "3= 3"], COUNT_RANGE), (["--counts", "1=5, 3=3"], "DIGIT=COUNT with a digit 0-9"),
+    (["--seed", "1" * 40], "--seed: must be a whole number"), (["--threads", "9" * 30], "--threads: must be"),
 ])
-def test_bad_arguments_are_one_line_naming_the_value(argv, named, tmp_path, capsys):
+def test_bad_arguments_are_one_line_naming_the_argument_and_its_range(argv, named, tmp_path, capsys):
     try:
         code = main(["--artifacts", str(ARTIFACTS), "--out", str(tmp_path / "data"), *argv])
     except SystemExit as exc:
@@ -199,6 +212,19 @@ def test_bad_arguments_are_one_line_naming_the_value(argv, named, tmp_path, caps
     assert code == 2
     assert named in one_line_error(capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [["--per-digit", "99999999999999"], ["--counts", "3=\u0663"],
+                                  ["--seed", "7_7"], ["--counts", "3=<x>"]])
+def test_a_refused_number_is_never_echoed(argv, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert argv[-1].removeprefix("3=") not in one_line_error(capsys)
+
+
+def test_counts_up_to_the_bound_are_accepted():
+    assert parse_args(["--per-digit", "100000"]).counts == {digit: 100000 for digit in range(10)}
+    assert parse_args(["--counts", "0=100000,9=0,3=7"]).counts == {0: 100000, 9: 0, 3: 7}
 
 
 def test_write_idx_round_trips_raw_and_gzip(tmp_path):

@@ -8,6 +8,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.webapp_helpers import decode_png, page_pngs
 from webapp import create_app
@@ -258,3 +260,53 @@ def test_refusals_list_the_allowed_values_and_never_reflect_the_input(client, ro
     body = response.get_data(as_text=True)
     assert response.status_code == 400 and html.escape(REFLECTED[name]) in body
     assert "xq" not in body, "the refused value (or its escaped form) came back"
+
+
+# --- behind a proxy (FLASK_PROXY_FIX=1): a client's X-Forwarded-Prefix never takes a link off the site ---
+
+LINK = re.compile(r'\b(?:href|action|src)="([^"]*)"')
+# One "/" then anything but "/" or "\\" (which browsers read as "//": another host), no space or control
+# character anywhere (browsers drop tabs and newlines from a URL, so "/\t/evil" would be "//evil").
+ON_SITE = re.compile(r"/(?![/\\])[^\\\x00-\x20\x7f]*")
+PAGES = ["/", "/?digit=3&seed=1", "/draw", "/write?text=42&seed=1", "/morph?digit=1&to_digit=7&seed=1&to_seed=2",
+         "/no/such/page"]
+HOSTILE_PREFIXES = ["//evil.example", "///evil.example", "/\\evil.example", "\\\\evil.example",
+                    "https://evil.example", "javascript:alert(1)", "/%2F/evil.example", "/%5Cevil.example",
+                    "/..//evil.example", "/./", "/.", "/..", " //evil.example", "/\t/evil.example",
+                    "/digits, //evil.example", '"//evil.example"', "/a//evil.example", "/a b", "evil.example",
+                    "/a?x=//evil.example", "/a#//evil.example", "/@evil.example:80"]
+
+
+@pytest.fixture(scope="module")
+def proxied_client():
+    return create_app({"PROXY_FIX": 1}).test_client()
+
+
+def page_links(client, route: str, prefix: str | None) -> list[str]:
+    headers = {"Host": "localhost"} | ({"X-Forwarded-Prefix": prefix} if prefix is not None else {})
+    response = client.get(route, headers=headers)
+    assert response.status_code in (200, 404)
+    return [html.unescape(link) for link in LINK.findall(response.get_data(as_text=True))
+            if not link.startswith("data:image/png;base64,")]
+
+
+@pytest.mark.parametrize("route", PAGES)
+def test_a_plain_forwarded_prefix_starts_every_link(proxied_client, route):
+    links = page_links(proxied_client, route, "/digits")
+    assert links and all(link.startswith("/digits/") for link in links), links
+
+
+@pytest.mark.parametrize("prefix", HOSTILE_PREFIXES)
+def test_a_hostile_forwarded_prefix_is_ignored(proxied_client, prefix):
+    for route in PAGES:
+        assert page_links(proxied_client, route, prefix) == page_links(proxied_client, route, None)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(PAGES), prefix=st.one_of(
+    st.sampled_from(HOSTILE_PREFIXES),
+    st.text(st.sampled_from("/\\:.%@?#, \t\"abe~-_5"), max_size=24),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0xff), max_size=24)))
+def test_every_link_stays_on_site_whatever_prefix_is_forwarded(proxied_client, route, prefix):
+    for link in page_links(proxied_client, route, prefix):
+        assert ON_SITE.fullmatch(link), (prefix, link)

@@ -9,15 +9,36 @@ TRUSTED_HOSTS, PROXY_FIX (webapp/settings.py checks each one).
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from flask import Flask
+from werkzeug import serving
 
 from digits.generators import ModelError, load_generators
 from webapp import api, draw, errors, handwriting, pages, proxy, settings
 
 APP_LOAD_ERROR = 4  # gunicorn's exit status for "app failed to load": the arbiter stops, no respawn loop
+
+
+class DevRequestHandler(serving.WSGIRequestHandler):
+    """``flask run`` answers a request it cannot read (400, 414, 431, 505) itself, before the app sees it:
+    here with the app's security headers and the status's standard words, never the request line."""
+
+    default_request_version = "HTTP/1.0"  # an unreadable request line gets a status line and headers, not a bare body
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The message and explanation passed in quote the request: the status's own reason instead."""
+        reason = self.responses.get(code, ("Error", ""))[0]
+        body = f"{code} {reason}: the server could not read this request.\n".encode()
+        self.send_response(code)
+        for name, value in {**errors.HEADERS, "Connection": "close", "Content-Type": "text/plain; charset=utf-8",
+                            "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -38,4 +59,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(handwriting.bp)
     app.register_blueprint(draw.bp)
     errors.init_app(app)
+    if os.environ.get("FLASK_RUN_FROM_CLI") == "true":  # set by the flask command, which calls run_simple next
+        serving.WSGIRequestHandler = DevRequestHandler  # run_simple offers no other way to choose it
     return app

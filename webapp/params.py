@@ -7,14 +7,12 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
+from digits.cli import INTEGER_FORM, whole_number
 from digits.handwriting import MAX_TEXT
 
 MAX_SEED = 2**32 - 1
 MAX_COUNT = 64
 PAGE_COUNT = 5
-# ASCII digits only, no sign, no spaces, no leading zero but in "0" itself: one way to write each number
-# (int() alone would also take " 3", "+3", "0003", "٣" and "3\n"). 19 digits bound int() below.
-INTEGER = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
 class InvalidParameter(ValueError):
@@ -43,10 +41,10 @@ def integer(args: MultiDict, name: str, low: int, high: int, default: int | None
         if default is None:
             raise InvalidParameter(f"{name} is required: an integer from {low} to {high}")
         return default
-    if not INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
-        raise InvalidParameter(f"{name} must be an integer from {low} to {high}, "
-                               "written in ASCII digits: no sign, spaces or leading zeros")
-    return int(raw)
+    value = whole_number(raw, low, high)
+    if value is None:
+        raise InvalidParameter(f"{name} must be an integer from {low} to {high}, {INTEGER_FORM}")
+    return value
 
 
 def model_name(args: MultiDict, known: list[str], default: str) -> str:
