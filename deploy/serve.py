@@ -6,13 +6,21 @@ Each instance gets a private temporary folder (mode 0700) for gunicorn's unix so
 nginx's config, pid, error page and temp files: two instances never collide, nothing is written
 outside it, and no other user can reach gunicorn past nginx. SIGINT or SIGTERM stops nginx
 first (no new requests), then gunicorn; if either exits on its own, the other is stopped too.
+Each runs in its own process group, killed whole once its master is gone: a worker left behind
+by a killed master would keep the port (nginx's) or take requests no master looks after (gunicorn's).
+Out of reach of a signal to this launcher's group, each master is sent SIGTERM by the kernel when
+the launcher dies, even by SIGKILL.
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
+import functools
 import grp
+import json
 import os
 import pwd
+import resource
 import shutil
 import signal
 import subprocess
@@ -23,12 +31,19 @@ from pathlib import Path
 
 import jinja2
 
+from digits.cli import whole
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 NGINX_ERROR = "This request was refused or could not be completed; its status code says why."
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 START_WAIT_S = 60  # gunicorn checks every model file before it opens its socket
 STOP_WAIT_S = 10
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WORKER_CONNECTIONS = 8192  # nginx's, to clients and to gunicorn together
+CLIENT_RATE = 100  # requests/s per client address: a person's page makes a handful, a load test thousands
+OPEN_FILES = 2 * WORKER_CONNECTIONS  # each may also hold a temporary file (a long answer, buffered)
+# The app's own words for a 413 on POST /api/v1/style (webapp/draw.py), for nginx's own 413 there.
 
 
 class Stop(Exception):
@@ -58,21 +73,56 @@ def header_lines() -> str:
     return "\n".join(lines)
 
 
+def upload_max() -> int:
+    """The largest drawing upload the app takes, in bytes: nginx refuses a larger one itself, so the
+    app never refuses one for its size while nginx is still sending it.
+
+    The app's UPLOAD_LIMIT less one: under gunicorn, Werkzeug reads past a body of exactly the limit
+    to find its end, and refuses it. Imported here, not at the top, for the reason header_lines() gives."""
+    from webapp.draw import UPLOAD_LIMIT  # the one definition of the upload limit
+
+    return UPLOAD_LIMIT - 1
+
+
 def error_page() -> str:
     """nginx's own errors get the app's bare refusal page: small, no script, no link to build."""
     templates = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "webapp" / "templates"), autoescape=True)
     return templates.get_template("refused.html").render(error=NGINX_ERROR)
 
 
-def nginx_config(run: Path, listen: str) -> str:
+def nginx_config(run: Path, listen: str, client_rate: int) -> str:
     # As root, nginx would hand its workers to "nobody", who cannot enter the private folder:
     # they run as the user who started this, like gunicorn's workers.
     user = (f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
             if os.geteuid() == 0 else "")
     text = (DEPLOY / "nginx.conf.template").read_text()
-    for name, value in {"USER": user, "RUN": str(run), "LISTEN": listen, "HEADERS": header_lines()}.items():
+    values = {"USER": user, "RUN": str(run), "LISTEN": listen, "HEADERS": header_lines(),
+              "UPLOAD_MAX": str(upload_max()), "WORKER_CONNECTIONS": str(WORKER_CONNECTIONS),
+              "NOFILE": str(OPEN_FILES), "CLIENT_RATE": str(client_rate), "CLIENT_BURST": str(2 * client_rate)}
+    for name, value in values.items():
         text = text.replace(f"@{name}@", value)
     return text
+
+
+def write_pages(run: Path) -> None:
+    """nginx's own answers: the refusal page, and the app's JSON for a style upload over the limit."""
+    from webapp.draw import TOO_LARGE  # the app's own words for it
+
+    (run / "error.html").write_text(error_page())
+    (run / "upload-too-large.json").write_text(json.dumps({"error": TOO_LARGE, "status": 413}))
+
+
+def raise_open_files() -> str | None:
+    """Lift the soft limit on open files to what nginx's connections need (children inherit it);
+    why it cannot be done, if it cannot."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= OPEN_FILES:
+        return None
+    if hard != resource.RLIM_INFINITY and hard < OPEN_FILES:
+        return (f"nginx needs {OPEN_FILES} open files ({WORKER_CONNECTIONS} connections) but the hard "
+                f"limit is {hard}: raise it (ulimit -Hn, or LimitNOFILE= under systemd)")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, hard))
+    return None
 
 
 def started(path: Path, process: subprocess.Popen, name: str) -> bool:
@@ -88,30 +138,61 @@ def started(path: Path, process: subprocess.Popen, name: str) -> bool:
     return False
 
 
-def stop(process: subprocess.Popen | None, signum: int) -> None:
-    if process is None or process.poll() is not None:
+def die_with(launcher: int) -> None:
+    """In a master, before it runs: SIGTERM when the launcher dies; never started if it has died already."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != launcher:
+        os._exit(1)
+
+
+def start(command: list[str], cwd: Path) -> subprocess.Popen:
+    """A master in a process group of its own, stopped by the kernel if this launcher dies."""
+    return subprocess.Popen(command, cwd=cwd, process_group=0, preexec_fn=functools.partial(die_with, os.getpid()))
+
+
+def kill_group(process: subprocess.Popen | None) -> None:
+    """SIGKILL whatever is left in a master's process group: workers it could not stop itself."""
+    if process is None:
         return
-    process.send_signal(signum)
     try:
-        process.wait(timeout=STOP_WAIT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:  # the group is empty: the master stopped all its workers
+        pass
 
 
-def serve(run: Path, host: str, port: int, workers: int) -> int:
+def stop(process: subprocess.Popen | None, signum: int) -> None:
+    """Ask a master to stop, kill it after STOP_WAIT_S, then anything left in its group."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signum)
+        try:
+            process.wait(timeout=STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    kill_group(process)
+
+
+def stop_all(nginx: subprocess.Popen | None, gunicorn: subprocess.Popen | None) -> None:
+    """The orphans of a master that exited first, at once; then nginx (no new requests), then gunicorn."""
+    for process in (nginx, gunicorn):
+        if process is not None and process.poll() is not None:
+            kill_group(process)
+    stop(nginx, signal.SIGQUIT)  # graceful: finish what is in flight
+    stop(gunicorn, signal.SIGTERM)
+
+
+def serve(run: Path, host: str, port: int, workers: int, client_rate: int) -> int:
     """Run both until a signal (exit 0) or until one of them exits (exit non-zero)."""
     sock = run / "gunicorn.sock"
     gunicorn = nginx = None
     try:
-        gunicorn = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config",
-                                     str(ROOT / "gunicorn.conf.py"), "--workers", str(workers),
-                                     "--bind", f"unix:{sock}", "webapp:create_app()"], cwd=ROOT)
-        (run / "nginx.conf").write_text(nginx_config(run, listen_address(host, port)))  # while gunicorn starts
-        (run / "error.html").write_text(error_page())
+        gunicorn = start([str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
+                          "--workers", str(workers), "--bind", f"unix:{sock}", "webapp:create_app()"], ROOT)
+        (run / "nginx.conf").write_text(nginx_config(run, listen_address(host, port), client_rate))  # while gunicorn starts
+        write_pages(run)
         if not started(sock, gunicorn, "gunicorn"):
             return gunicorn.wait() or 1
-        nginx = subprocess.Popen([NGINX, "-p", str(run), "-c", str(run / "nginx.conf"), "-e", "stderr"], cwd=run)
+        nginx = start([NGINX, "-p", str(run), "-c", str(run / "nginx.conf"), "-e", "stderr"], run)
         if not started(run / "nginx.pid", nginx, "nginx"):  # nginx writes it once it listens
             return nginx.wait() or 1
         print(f"serve-prod: http://{listen_address(host, port)}/ (nginx in front of gunicorn, {workers} workers)",
@@ -125,8 +206,7 @@ def serve(run: Path, host: str, port: int, workers: int) -> int:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the clean-up short
             signal.signal(signum, signal.SIG_IGN)
-        stop(nginx, signal.SIGQUIT)  # graceful: finish what is in flight
-        stop(gunicorn, signal.SIGTERM)
+        stop_all(nginx, gunicorn)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,15 +214,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address nginx listens on")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--client-rate", type=whole(1, 1_000_000), default=CLIENT_RATE,
+                        help=f"requests per second one client address may send, bursts of twice that "
+                             f"(default {CLIENT_RATE}; make bench raises it: its load comes from one address)")
     args = parser.parse_args(argv)
     if not os.access(NGINX, os.X_OK):
         print("serve-prod: nginx is missing: run 'make system-packages' (Debian's nginx)", file=sys.stderr)
+        return 1
+    problem = raise_open_files()
+    if problem:
+        print(f"serve-prod: {problem}", file=sys.stderr)
         return 1
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     run = Path(tempfile.mkdtemp(prefix="serve-prod-"))
     try:
-        return serve(run, args.host, args.port, args.workers)
+        return serve(run, args.host, args.port, args.workers, args.client_rate)
     finally:
         shutil.rmtree(run, ignore_errors=True)
 

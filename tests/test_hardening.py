@@ -5,6 +5,8 @@ itself (nginx in front of gunicorn) on loopback.
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
@@ -23,11 +25,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deploy.serve import NGINX_ERROR
 from tests.conftest import ROOT
 from tests.test_drawing import encoded, stroke_picture
 from tests.test_serve_process import SERVE_PYTHON, serve_env
 from tests.webapp_helpers import free_port, multipart, wait_for
 from webapp import create_app
+from webapp.draw import UPLOAD_LIMIT
 from webapp.errors import HEADERS
 
 ARTIFACT = ROOT / "artifacts" / "cvae_decoder.onnx"
@@ -58,6 +62,11 @@ def hostile_headers(draw, max_pad: int = 150, max_big: int = 20000) -> dict[str,
     if draw(st.booleans()):
         headers["X-Big"] = "b" * draw(st.integers(1, max_big))
     return headers
+
+
+def secured(headers: dict[str, str]) -> bool:
+    """Every security header, with its value (header names in lower case)."""
+    return all(headers.get(name.lower()) == value for name, value in HEADERS.items())
 
 
 def assert_safe(status: int, headers: dict[str, str]) -> None:
@@ -249,16 +258,25 @@ def test_a_setting_from_the_environment_is_parsed_strictly(monkeypatch, capsys):
 class Prod:
     port: int
     log: Path
+    session: int  # make's process id: the session of every process of this instance
 
     def stderr(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def folder(self) -> Path:
+        """The instance's private folder (nginx's -p): gunicorn's socket, nginx's config."""
+        return nginx_folder(session_processes(self.session))
 
-def start_serve_prod(port: int, log: Path, env: dict[str, str]) -> subprocess.Popen:
-    """``make serve-prod`` as the README runs it, in its own process group so the test can stop it all."""
+
+def start_serve_prod(port: int, log: Path, env: dict[str, str], ulimit: str = "") -> subprocess.Popen:
+    """``make serve-prod`` as the README runs it, in its own session so the test can find and stop it all;
+    ``ulimit`` (``-Sn 4096``: a soft limit on open files) is applied first."""
+    command = ["make", "--no-print-directory", "serve-prod", f"PORT={port}"]
+    if ulimit:
+        command = ["bash", "-c", f'ulimit {ulimit} && exec "$@"', "bash", *command]
     with log.open("w") as stderr:
-        return subprocess.Popen(["make", "--no-print-directory", "serve-prod", f"PORT={port}"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+                                start_new_session=True)
 
 
 def stop_group(process: subprocess.Popen) -> int:
@@ -273,13 +291,24 @@ def prod(tmp_path_factory):
     process = start_serve_prod(port, log, serve_env())
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", process)
-        yield Prod(port, log)
+        yield Prod(port, log, process.pid)
     finally:
         stop_group(process)
 
 
-def raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str]]:
-    """Send bytes as they are (no client library fixing them up); the status and headers that come back."""
+def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    """The status and headers (names in lower case) of a response head; a header sent twice fails."""
+    lines = head.decode("latin-1").split("\r\n")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        assert name.lower() not in headers, f"{name} is sent twice"
+        headers[name.lower()] = value.strip()
+    return int(lines[0].split()[1]), headers
+
+
+def raw_answer(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (no client library fixing them up); the status, headers and body that come back."""
     with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
         try:
             sock.sendall(request)
@@ -290,13 +319,19 @@ def raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str]]:
             chunk = sock.recv(65536)
             assert chunk, f"connection closed without an answer: {data[:200]!r}"
             data += chunk
-    head = data.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
-    headers: dict[str, str] = {}
-    for line in head[1:]:
-        name, _, value = line.partition(":")
-        assert name.lower() not in headers, f"{name} is sent twice"
-        headers[name.lower()] = value.strip()
-    return int(head[0].split()[1]), headers
+        head, _, body = data.partition(b"\r\n\r\n")
+        status, headers = parse_head(head)
+        length = int(headers.get("content-length", "0"))
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed {length - len(body)} bytes before the end of the body"
+            body += chunk
+    return status, headers, body[:length]
+
+
+def raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str]]:
+    """The status and headers only, of raw_answer."""
+    return raw_answer(port, request)[:2]
 
 
 def http_request(route: str, headers: dict[str, str]) -> bytes:
@@ -329,23 +364,108 @@ def test_refusals_by_nginx_and_gunicorn_carry_the_security_headers(prod, request
     assert_safe(got, headers)
 
 
-def upload_request(route: str, padding: int) -> bytes:
-    """A drawing of a 1 with ``padding`` bytes after its PNG's end (readers ignore them): a large upload."""
-    body, content_type = multipart({"digit": "1"}, encoded(stroke_picture()) + b"\0" * padding)
-    return (f"POST {route} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
-
-
-@pytest.mark.parametrize("route,padding,status,refused_by", [
-    ("/api/v1/style", 1_500_000, 200, None), ("/draw", 1_500_000, 200, None),
-    ("/api/v1/style", 2_300_000, 413, "application/json"),  # through nginx, over the app's cap
-    ("/api/v1/style", 3_500_000, 413, "text/html"), ("/draw", 3_500_000, 413, "text/html"),  # nginx's own
+@pytest.mark.parametrize("request_bytes,status", [
+    (b"GET / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    (b"GET / HTTP/2.0\r\nHost: localhost\r\n\r\n", 505),
+    (b"GET / HTTP/3.0\r\nHost: localhost\r\n\r\n", 505),
 ])
-def test_drawing_uploads_pass_nginx_up_to_its_3m_body_limit(prod, route, padding, status, refused_by):
-    got, headers = raw_exchange(prod.port, upload_request(route, padding))
-    assert got == status
-    assert refused_by is None or headers["content-type"].startswith(refused_by)
-    assert_safe(got, headers)
+def test_nginx_server_errors_are_the_configured_page(prod, request_bytes, status):
+    got, headers, body = raw_answer(prod.port, request_bytes)
+    assert (got, headers["content-type"]) == (status, "text/html; charset=utf-8")
+    assert NGINX_ERROR in body.decode(), body[:300]
+    assert secured(headers), headers
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+@pytest.mark.parametrize("line", [b"GET /\r\n", b"GET /healthz\r\n", b"GET /no/such/page\r\n", b"HEAD /\r\n",
+                                  b"POST /api/v1/style\r\n"])
+def test_http09_requests_are_closed_without_an_answer(prod, line):
+    """HTTP/0.9 answers are bare bodies, no status line, no security headers: nothing is sent at all."""
+    with socket.create_connection(("127.0.0.1", prod.port), timeout=15) as sock:
+        sock.sendall(line)
+        assert read_until_closed(sock) == b""
+
+
+REPEATS = 5  # each size, to catch a refusal that depends on timing
+
+
+def upload_request(route: str, size: int, chunked: bool = False) -> bytes:
+    """A drawing of a 1, its PNG padded with zero bytes (readers ignore them) to a body of ``size`` bytes."""
+    image = encoded(stroke_picture())
+    envelope = len(multipart({"digit": "1"}, image)[0])
+    body, content_type = multipart({"digit": "1"}, image + b"\0" * (size - envelope))
+    assert len(body) == size
+    framing = f"Content-Length: {size}"
+    if chunked:
+        framing = "Transfer-Encoding: chunked"
+        body = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 65536]), body[i:i + 65536])
+                        for i in range(0, size, 65536)) + b"0\r\n\r\n"
+    return (f"POST {route} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
+            f"{framing}\r\nConnection: close\r\n\r\n").encode() + body
+
+
+@pytest.fixture(scope="module")
+def app_too_large(client) -> dict:
+    """The app's own JSON for an upload over its limit (the test client reads the limit as written)."""
+    response = client.post("/api/v1/style", data=b"x" * (UPLOAD_LIMIT + 1),
+                           content_type="multipart/form-data; boundary=b")
+    assert response.status_code == 413
+    return response.get_json()
+
+
+@pytest.mark.parametrize("route,size,chunked,status", [
+    ("/api/v1/style", 1_500_000, False, 200), ("/draw", 1_500_000, False, 200),
+    ("/api/v1/style", UPLOAD_LIMIT - 1, False, 400),  # the largest the app reads: an image over 2 MB
+    ("/api/v1/style", UPLOAD_LIMIT - 1, True, 400),
+    ("/api/v1/style", UPLOAD_LIMIT, False, 413),  # Werkzeug would refuse it under gunicorn: nginx does
+    ("/api/v1/style", UPLOAD_LIMIT, True, 413), ("/api/v1/style", 2_500_000, False, 413),
+    ("/api/v1/style", 3_000_000, False, 413), ("/api/v1/style", 3_500_000, True, 413),
+    ("/draw", UPLOAD_LIMIT, False, 413), ("/draw", 3_000_000, True, 413),
+])
+def test_uploads_over_the_apps_limit_are_refused_by_nginx_alone(prod, app_too_large, route, size, chunked,
+                                                                  status):
+    """nginx refuses exactly what the app would (its own 413 on the API is the app's JSON, on /draw the page),
+    every time, in one log line; the app refuses nothing for its size, so nothing is cut off mid-send."""
+    before = len(prod.stderr())
+    for _ in range(REPEATS):
+        got, headers, body = raw_answer(prod.port, upload_request(route, size, chunked))
+        assert got == status
+        assert_safe(got, headers)
+        if route == "/api/v1/style":
+            assert headers["content-type"] == "application/json"
+            if status == 413:
+                assert json.loads(body) == app_too_large
+        elif status == 413:
+            assert headers["content-type"] == "text/html; charset=utf-8" and NGINX_ERROR in body.decode()
+    time.sleep(0.5)  # log lines are written after the answer
+    new = prod.stderr()[before:].splitlines()
+    mine = [ln for ln in new if f"POST '{route}'" in ln or f'"POST {route} ' in ln]
+    expected = {200: "", 400: "refused 400 POST", 413: "client intended to send too large"}[status]
+    assert len(mine) == (REPEATS if expected else 0) and all(expected in ln for ln in mine), new
+    assert not [ln for ln in new if "pipe" in ln.lower() or "reset" in ln.lower()], new
+
+
+def test_a_failed_app_during_an_upload_is_a_502_page_never_a_413(prod):
+    """The error page's internal redirect must take any body: an upload's 502 was nginx's own 413."""
+    folder = prod.folder()
+    (folder / "gunicorn.sock").rename(folder / "moved.sock")  # gunicorn unreachable, as if it had died
+    try:
+        for chunked in (False, True):
+            got, headers, body = raw_answer(prod.port, upload_request("/api/v1/style", 1_500_000, chunked))
+            assert (got, headers["content-type"]) == (502, "text/html; charset=utf-8")
+            assert NGINX_ERROR in body.decode()
+            assert secured(headers), headers
+    finally:
+        (folder / "moved.sock").rename(folder / "gunicorn.sock")
 
 
 def test_each_refusal_is_one_log_line_without_traceback(prod):
@@ -435,11 +555,30 @@ def session_processes(session: int) -> dict[int, str]:
     return {int(pid): Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() for pid in pids}
 
 
+def running(pid: int) -> bool:
+    """Alive, not a zombie waiting for a parent to reap it (it holds no port and serves nothing)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except FileNotFoundError:
+        return False
+
+
+def parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def gone(pid: int, timeout: float = 10) -> bool:
     deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return not Path(f"/proc/{pid}").exists()
+    return not running(pid)
+
+
+def nginx_folder(processes: dict[int, str]) -> Path:
+    """The private folder an instance's nginx master was started in (its -p)."""
+    masters = [cmd.split() for cmd in processes.values() if cmd.startswith("nginx: master process")]
+    assert len(masters) == 1, processes
+    return Path(masters[0][masters[0].index("-p") + 1])
 
 
 def test_instances_share_nothing_and_stop_whole(tmp_path):
@@ -451,9 +590,8 @@ def test_instances_share_nothing_and_stop_whole(tmp_path):
         for port, process in zip(ports, (first, second)):
             wait_for(f"http://127.0.0.1:{port}/healthz", process)
         processes = session_processes(first.pid)
-        masters = [cmd.split() for cmd in processes.values() if cmd.startswith("nginx: master process")]
-        assert len(masters) == 1 and any("gunicorn" in cmd for cmd in processes.values()), processes
-        folder = Path(masters[0][masters[0].index("-p") + 1])
+        assert any("gunicorn" in cmd for cmd in processes.values()), processes
+        folder = nginx_folder(processes)
         assert (folder / "gunicorn.sock").is_socket() and folder.stat().st_mode & 0o077 == 0
         stop_group(first)
         assert all(gone(pid) for pid in processes)
@@ -464,3 +602,90 @@ def test_instances_share_nothing_and_stop_whole(tmp_path):
         for process in (first, second):
             if process.poll() is None:
                 stop_group(process)
+
+
+def masters(session: int) -> dict[str, int]:
+    """nginx's master and gunicorn's (the launcher's children) in a serve-prod session."""
+    processes = session_processes(session)
+    launcher = next(pid for pid, cmd in processes.items() if "-m deploy.serve" in cmd)
+    found = {"nginx" if cmd.startswith("nginx") else "gunicorn": pid
+             for pid, cmd in processes.items() if running(pid) and parent(pid) == launcher}
+    assert set(found) == {"nginx", "gunicorn"}, processes
+    return found
+
+
+def workers(pid: int) -> list[int]:
+    return [child for child in session_processes(os.getsid(pid)) if running(child) and parent(child) == pid]
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except ConnectionRefusedError:
+        return False
+
+
+def end_session(process: subprocess.Popen) -> None:
+    """Whatever is left of a serve-prod session this test started, stopped, then killed."""
+    if process.poll() is None:
+        stop_group(process)
+    for pid in session_processes(process.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_killed_nginx_master_leaves_nothing_on_the_port(tmp_path):
+    """SIGKILL to nginx's master: its worker is killed too, so the port is free for the next serve-prod."""
+    port = free_port()
+    first = start_serve_prod(port, tmp_path / "first.log", serve_env())
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", first)
+        nginx = masters(first.pid)["nginx"]
+        assert workers(nginx)
+        os.kill(nginx, signal.SIGKILL)
+        deadline = time.monotonic() + 3
+        while listening(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not listening(port), "a worker of the killed nginx still holds the port"
+        assert first.wait(timeout=20) != 0
+    finally:
+        end_session(first)
+    second = start_serve_prod(port, tmp_path / "second.log", serve_env())
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", second)
+    finally:
+        end_session(second)
+
+
+def test_a_killed_gunicorn_master_takes_its_workers_along(tmp_path):
+    """SIGKILL to gunicorn's master: its workers, which would serve on for 10 s or more, go at once."""
+    port = free_port()
+    process = start_serve_prod(port, tmp_path / "serve.log", serve_env())
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        gunicorn = masters(process.pid)["gunicorn"]
+        orphans = workers(gunicorn)
+        assert len(orphans) == 2
+        os.kill(gunicorn, signal.SIGKILL)
+        assert all(gone(pid, timeout=2) for pid in orphans), "gunicorn's workers outlived their master"
+        assert process.wait(timeout=20) != 0 and not listening(port)
+    finally:
+        end_session(process)
+
+
+def test_a_killed_launcher_takes_nginx_and_gunicorn_along(tmp_path):
+    """SIGKILL to deploy.serve itself (nothing to clean up after it): both masters, in groups of their own,
+    are stopped by the kernel's SIGTERM, their workers with them."""
+    port = free_port()
+    process = start_serve_prod(port, tmp_path / "serve.log", serve_env())
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        found = masters(process.pid)
+        launcher = parent(found["nginx"])
+        everything = [*found.values(), *workers(found["nginx"]), *workers(found["gunicorn"])]
+        os.kill(launcher, signal.SIGKILL)
+        assert all(gone(pid, timeout=5) for pid in everything), "a master or worker outlived deploy.serve"
+        assert not listening(port)
+    finally:
+        end_session(process)

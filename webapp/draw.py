@@ -29,6 +29,7 @@ bp = Blueprint("draw", __name__)
 UPLOAD_LIMIT = MAX_BYTES + 64 * 1024  # the image, the multipart envelope and a few short fields
 VARIATION = 0.3  # rows after the first: the inferred style plus N(0, VARIATION^2 I) noise
 DEFAULT_TEXT = "0123456789"
+TOO_LARGE = "the upload is too large: send one image of up to 2 MB and a few short fields"
 NO_IMAGE = "image is required: a PNG, JPEG or WebP file (up to 2 MB, 2048x2048) of one digit"
 
 
@@ -150,7 +151,6 @@ def bad_drawing(exc: DrawingError):
 
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(exc: RequestEntityTooLarge):
-    message = "the upload is too large: send one image of up to 2 MB and a few short fields"
     if errors.wants_json():
-        return errors.refuse(413, message)
-    return render_page(413, error=message)
+        return errors.refuse(413, TOO_LARGE)
+    return render_page(413, error=TOO_LARGE)
