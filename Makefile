@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: train export judge evaluate bench serve serve-prod test system-packages clean-venvs
+.PHONY: train export judge evaluate bench serve serve-prod test test-fast system-packages clean-venvs
 
 $(VENV)/.installed: requirements-train.txt requirements-serve.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ system-packages:
 
 test: system-packages $(VENV)/.installed $(SERVE_VENV)/.installed
 	$(VENV)/bin/python -m pytest -q
+
+# The edit loop: everything but real MNIST, training, Chromium, nginx and the slow server tests (markers in pyproject.toml).
+FAST := not (mnist or training or browser or nginx or slow)
+test-fast: $(VENV)/.installed $(SERVE_VENV)/.installed
+	$(VENV)/bin/python -m pytest -q -m "$(FAST)"
 
 clean-venvs:
 	rm -rf $(VENV) $(SERVE_VENV)

@@ -14,6 +14,13 @@ def mnist_dir() -> Path:
     return Path(os.environ.get("MNIST_DIR", ROOT.parent / "shared" / "mnist"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reads real digits is marked ``mnist``, whichever fixture brings them."""
+    for item in items:
+        if "mnist" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.mnist)
+
+
 @pytest.fixture(scope="session")
 def mnist() -> Path:
     folder = mnist_dir()

@@ -9,6 +9,8 @@ import pytest
 from tests.conftest import ROOT
 from training.cas import main
 
+pytestmark = pytest.mark.training
+
 TINY = ["--per-digit", "13", "--epochs", "1", "--artifacts", str(ROOT / "artifacts")]
 
 

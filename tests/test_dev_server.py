@@ -12,6 +12,8 @@ from tests.conftest import ROOT
 from tests.webapp_helpers import free_port, wait_for
 from webapp.errors import HEADERS
 
+pytestmark = pytest.mark.slow
+
 FLASK = ROOT / ".venv-serve" / "bin" / "flask"
 
 

@@ -21,6 +21,8 @@ from training.data import DeviceDataset
 from training.precision import Precision
 from training.train import parse_args, resolve_defaults
 
+pytestmark = pytest.mark.training
+
 WORLD = 2
 GLOBAL_BATCH = 16
 # One process sums the union batch in another order than the all-reduce of two shard means: float32

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from tests.test_browser import base_url, browser  # noqa: F401  (fixtures)
 from tests.test_drawing import encoded, stroke_picture
+
+pytestmark = pytest.mark.browser
 
 
 def watch(page) -> list[str]:

@@ -25,6 +25,8 @@ from training.conditioning import Styled
 from training.onnx import TOLERANCE, parity, to_onnx
 from training.train import main as train_main
 
+pytestmark = pytest.mark.training
+
 LATENT_DIM = 4
 NOISE_DIM = {"cvae": LATENT_DIM + 1, "cgan": LATENT_DIM}  # the CVAE's prior takes one more coordinate
 LIMIT = 256

@@ -25,6 +25,8 @@ from tests.webapp_helpers import decode_png, free_port, multipart, wait_for
 from training import checkpoint
 from webapp import create_app
 
+pytestmark = pytest.mark.slow
+
 ROUTES = ["/", "/api/v1/generate", "/api/v1/generate.png", "/api/v1/models", "/healthz", "/static/style.css"]
 KEYS = ["digit", "seed", "count", "model", "x", "digit[]", "", "DIGIT"]
 VALUES = st.one_of(

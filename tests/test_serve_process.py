@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import ROOT
 from tests.webapp_helpers import free_port, wait_for
 
+pytestmark = pytest.mark.slow
+
 SERVE_PYTHON = ROOT / ".venv-serve" / "bin" / "python"
 ARTIFACT = ROOT / "artifacts" / "cvae_decoder.onnx"
 

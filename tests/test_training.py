@@ -19,6 +19,8 @@ from training import checkpoint
 from training.precision import Precision
 from training.train import RECIPES, main, parse_args, resolve_defaults
 
+pytestmark = pytest.mark.training
+
 LIMIT = 256
 
 

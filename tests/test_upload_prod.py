@@ -16,6 +16,8 @@ from tests.conftest import ROOT
 from tests.jpeg_helpers import scan_bomb
 from tests.webapp_helpers import free_port, multipart, wait_for
 
+pytestmark = pytest.mark.nginx
+
 SERVE_PYTHON = ROOT / ".venv-serve" / "bin" / "python"
 
 
