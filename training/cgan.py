@@ -77,6 +77,7 @@ class Recipe:
         self.ema = AveragedModel(self.G, avg_fn=ema_with_warmup(args.ema_decay), use_buffers=True)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr, betas=(0.5, 0.999))
+        self.optimizers = {"G": self.opt_G, "D": self.opt_D}  # for the learning-rate curves
         self.precision = precision
         self.mode_seeking = args.mode_seeking
 

@@ -141,6 +141,7 @@ class Recipe:
         self.train_model, self.train_D = wrap(self.model), wrap(self.D)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr, betas=(0.5, 0.999))
+        self.optimizers = {"vae": self.opt, "critic": self.opt_D}  # for the learning-rate curves
         self.kl_warmup, self.beta, self.adversarial = args.kl_warmup, args.beta, args.adversarial
         self.precision = precision
 

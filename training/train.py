@@ -5,7 +5,8 @@
     python -m training --resume                               # continue runs/<model>/checkpoint.pt
 
 Every epoch writes, on rank 0 only and atomically: the resumable checkpoint, a
-generator-only checkpoint, a 10x10 sample grid (row = digit) and a metrics line.
+generator-only checkpoint, a 10x10 sample grid (row = digit) and a metrics line; TensorBoard
+event files follow every step (``tensorboard --logdir runs``).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from digits.files import atomic_path
 from digits.grid import save_grid
 from digits.idx import DataError, load_split
 from training import cgan, checkpoint, cvae, distributed
+from training.board import Board
 from training.data import DeviceDataset
 from training.mnist import load_or_download
 from training.precision import Precision
@@ -146,7 +148,7 @@ def open_run(args: argparse.Namespace, ctx: distributed.Context) -> dict | None:
 
 
 def train_epoch(recipe, data: DeviceDataset, args: argparse.Namespace, ctx: distributed.Context,
-                epoch: int, batch: int, steps: int) -> list[float]:
+                epoch: int, batch: int, steps: int, board: Board) -> list[float]:
     """One pass over this rank's shard with a progress bar; returns the losses averaged over ranks."""
     sums = torch.zeros(len(recipe.loss_names), device=ctx.device)
     bar = tqdm(data.batches(batch, epoch, args.seed, ctx.rank, ctx.world), total=steps,
@@ -154,18 +156,21 @@ def train_epoch(recipe, data: DeviceDataset, args: argparse.Namespace, ctx: dist
     for i, (x, y) in enumerate(bar):
         losses = recipe.train_step(x, y, epoch - 1 + i / steps)
         sums += torch.stack([losses[k] for k in recipe.loss_names])
+        board.step((epoch - 1) * steps + i + 1, losses, recipe.optimizers)
         if i % 20 == 0 or i == steps - 1:
             bar.set_postfix({k: f"{v:.3f}" for k, v in zip(recipe.loss_names, (sums / (i + 1)).tolist())})
     return ctx.mean(sums / steps).tolist()
 
 
-def write_epoch(recipe, args: argparse.Namespace, meta: dict, state: dict, samples: tuple) -> None:
-    """Rank 0's files for one epoch: full checkpoint, generator checkpoint, grid, metrics line."""
+def write_epoch(recipe, args: argparse.Namespace, meta: dict, state: dict, samples: tuple, board: Board,
+                step: int) -> None:
+    """Rank 0's files for one epoch: full checkpoint, generator checkpoint, grid, metrics line, TensorBoard."""
     generator = recipe.generator()
     generator.eval()
     with torch.no_grad():
         images = generator(*samples).float().cpu().numpy()
     generator.train()
+    board.epoch(step, {k: state["metrics"][k] for k in recipe.loss_names}, images)
     epoch, config = state["epoch"], config_of(args)
     meta = {**meta, "epochs": epoch, "train_seconds": round(state["train_seconds"], 1)}
     with open(args.run_dir / "metrics.jsonl", "a") as f:  # first: resume trims lines past the checkpoint
@@ -211,20 +216,21 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
         print(f"{args.model}: {len(data)} images, {steps} steps/epoch on {meta['device']} "
               f"({meta['precision']}), run dir {args.run_dir}", file=sys.stderr)
 
-    for epoch in range(start_epoch + 1, args.epochs + 1):
-        t0 = time.perf_counter()
-        means = train_epoch(recipe, data, args, ctx, epoch, batch, steps)
-        recipe.end_epoch(data)
-        seconds = time.perf_counter() - t0
-        train_seconds += seconds
-        rng = ctx.gather(checkpoint.rng_state(ctx.device))
-        if ctx.is_main:
-            metrics = {"epoch": epoch, **dict(zip(recipe.loss_names, means)), "seconds": round(seconds, 2),
-                       "images_per_s": round(steps * batch * ctx.world / seconds, 1)}
-            write_epoch(recipe, args, meta, {"epoch": epoch, "train_seconds": train_seconds, "rng": rng,
-                                             "scaler": precision.scaler.state_dict(), "metrics": metrics},
-                        samples)
-        ctx.barrier()
+    with Board(args.run_dir, ctx.is_main, start_epoch * steps + 1) as board:
+        for epoch in range(start_epoch + 1, args.epochs + 1):
+            t0 = time.perf_counter()
+            means = train_epoch(recipe, data, args, ctx, epoch, batch, steps, board)
+            recipe.end_epoch(data)
+            seconds = time.perf_counter() - t0
+            train_seconds += seconds
+            rng = ctx.gather(checkpoint.rng_state(ctx.device))
+            if ctx.is_main:
+                metrics = {"epoch": epoch, **dict(zip(recipe.loss_names, means)), "seconds": round(seconds, 2),
+                           "images_per_s": round(steps * batch * ctx.world / seconds, 1)}
+                write_epoch(recipe, args, meta, {"epoch": epoch, "train_seconds": train_seconds, "rng": rng,
+                                                 "scaler": precision.scaler.state_dict(), "metrics": metrics},
+                            samples, board, epoch * steps)
+            ctx.barrier()
 
 
 def main(argv: list[str] | None = None) -> int:
