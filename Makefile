@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: train export judge evaluate bench serve serve-prod test test-fast system-packages clean-venvs
+.PHONY: train export judge evaluate bench serve serve-prod lint test test-fast tables system-packages clean-venvs
 
 $(VENV)/.installed: requirements-train.txt requirements-serve.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -63,7 +63,15 @@ serve-prod: $(SERVE_VENV)/.installed
 system-packages:
 	bash tools/system-packages.sh
 
-test: system-packages $(VENV)/.installed $(SERVE_VENV)/.installed
+# Every table of measured numbers in README.md and docs/ from the committed records (tests/test_tables.py checks them).
+tables: $(SERVE_VENV)/.installed
+	$(SERVE_VENV)/bin/python -m tools.tables
+
+# ruff, configured in pyproject.toml: make test runs it first.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+test: lint system-packages $(VENV)/.installed $(SERVE_VENV)/.installed
 	$(VENV)/bin/python -m pytest -q
 
 # The edit loop: everything but real MNIST, training, Chromium, nginx and the slow server tests (markers in pyproject.toml).

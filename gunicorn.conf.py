@@ -6,14 +6,14 @@ threads' locks and hang at exit. The model files are still checked before any wo
 starts, in a short-lived child, so a bad file stops start-up with the app's one line:
 left to the workers, each prints it and gunicorn 27 adds a traceback when two fail at
 once. The fork-safe libraries are imported here, in the master, so the check and every
-worker inherit them instead of importing them again (cold start: README, Benchmarks).
+worker inherit them instead of importing them again (cold start: docs/benchmarks.md).
 """
+import importlib
 import os
 import traceback
 
-import flask  # noqa: F401  (imported for the children, see above)
-import numpy  # noqa: F401
-import PIL.Image  # noqa: F401
+for _module in ("flask", "numpy", "PIL.Image"):  # imported for the children, see above
+    importlib.import_module(_module)
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -48,3 +48,11 @@ def on_starting(server: object) -> None:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(code if code > 0 else 1)  # negative: the check was killed by a signal
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker's live gauges leave the metrics with it (its counters stay in the sum: prometheus_client)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

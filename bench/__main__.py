@@ -20,8 +20,8 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_BIN = ROOT / ".venv-serve" / "bin"
@@ -109,7 +109,8 @@ def rss_mb(pid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
-    return [int(child) for child in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(child) for child in found]
 
 
 def gunicorn_master(server: int) -> int:
@@ -157,7 +158,7 @@ def start_server(name: str, command: list[str], env: dict, url: str) -> tuple[su
         except OSError:
             if server.poll() is not None or time.perf_counter() - begin > 120:
                 stop(server)
-                raise SystemExit(f"bench: {name} server did not start")
+                raise SystemExit(f"bench: {name} server did not start") from None
             time.sleep(0.01)
 
 
@@ -247,7 +248,10 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
     """(measure, product, torch baseline, ratio, target) for the table."""
     o, t, floor, d = r["onnx_server"], r["torch_server"], r["compute_floor"], r["data_path"]
     direct, style, made = r["direct_server"], r["style_floor"], r["generate"]
-    ok = lambda good: "met" if good else "MISSED"  # noqa: E731
+
+    def ok(good: bool) -> str:
+        return "met" if good else "MISSED"
+
     return [
         ("compute: 5 images + PNG, in-process (median ms)", f"{floor['onnx_ms']:.3f}", f"{floor['torch_ms']:.3f}",
          f"{floor['torch_ms'] / floor['onnx_ms']:.1f}x", ""),
@@ -308,12 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     p.add_argument("--model", default="cvae", help="served generator to measure (default cvae)")
     p.add_argument("--checkpoint", type=Path,
-                   help="PyTorch weights of that generator, for the torch baseline (default runs/<model>/checkpoint.pt)")
+                   help="PyTorch weights of that generator, for the torch baseline "
+                        "(default runs/<model>/checkpoint.pt)")
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "mnist")
     p.add_argument("--artifacts", type=Path, default=ROOT / "artifacts",
                    help="folder of the served *.onnx files (generators and their style files)")
     p.add_argument("--seconds", type=int, default=5, help="length of one wrk run")
-    p.add_argument("--rounds", type=int, default=3, help="wrk runs per route and server, and cold starts (medians are reported)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="wrk runs per route and server, and cold starts (medians are reported)")
     p.add_argument("--calls", type=int, default=1000, help="calls per compute-floor measurement")
     p.add_argument("--per-digit", type=int, default=6000, help="images of each digit per python -m generate run")
     p.add_argument("--out", type=Path, help="default bench/results_<model>.json")

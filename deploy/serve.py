@@ -62,7 +62,7 @@ def header_lines() -> str:
     """nginx sends the app's headers itself (hiding the app's copies), so every response has them once.
 
     Imported here, not at the top: importing the web app costs ~0.3 s (Flask, NumPy, onnxruntime),
-    which now overlaps gunicorn's own start instead of coming before it (cold start, README)."""
+    which now overlaps gunicorn's own start instead of coming before it (cold start, docs/benchmarks.md)."""
     from webapp.errors import HEADERS  # the one definition of the security headers
 
     lines = []
@@ -90,6 +90,20 @@ def error_page() -> str:
     return templates.get_template("refused.html").render(error=NGINX_ERROR)
 
 
+def metrics_networks() -> str:
+    """FLASK_METRICS_ALLOW as the app reads it: the environment, else the app's default (this machine)."""
+    from webapp.settings import DEFAULTS
+
+    return os.environ.get("FLASK_METRICS_ALLOW", DEFAULTS["METRICS_ALLOW"])
+
+
+def metrics_allow_lines(networks: str) -> str:
+    """nginx's own check of who may read /metrics: the app's setting (FLASK_METRICS_ALLOW), one line each."""
+    from webapp.settings import metrics_allow  # parses and checks it, as the app does
+
+    return "\n".join(f"            allow {network};" for network in metrics_allow(networks))
+
+
 def nginx_config(run: Path, listen: str, client_rate: int) -> str:
     # As root, nginx would hand its workers to "nobody", who cannot enter the private folder:
     # they run as the user who started this, like gunicorn's workers.
@@ -98,7 +112,8 @@ def nginx_config(run: Path, listen: str, client_rate: int) -> str:
     text = (DEPLOY / "nginx.conf.template").read_text()
     values = {"USER": user, "RUN": str(run), "LISTEN": listen, "HEADERS": header_lines(),
               "UPLOAD_MAX": str(upload_max()), "WORKER_CONNECTIONS": str(WORKER_CONNECTIONS),
-              "NOFILE": str(OPEN_FILES), "CLIENT_RATE": str(client_rate), "CLIENT_BURST": str(2 * client_rate)}
+              "NOFILE": str(OPEN_FILES), "METRICS_ALLOW": metrics_allow_lines(metrics_networks()),
+              "CLIENT_RATE": str(client_rate), "CLIENT_BURST": str(2 * client_rate)}
     for name, value in values.items():
         text = text.replace(f"@{name}@", value)
     return text
@@ -145,9 +160,10 @@ def die_with(launcher: int) -> None:
         os._exit(1)
 
 
-def start(command: list[str], cwd: Path) -> subprocess.Popen:
+def start(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """A master in a process group of its own, stopped by the kernel if this launcher dies."""
-    return subprocess.Popen(command, cwd=cwd, process_group=0, preexec_fn=functools.partial(die_with, os.getpid()))
+    return subprocess.Popen(command, cwd=cwd, env=env, process_group=0,
+                            preexec_fn=functools.partial(die_with, os.getpid()))
 
 
 def kill_group(process: subprocess.Popen | None) -> None:
@@ -186,9 +202,16 @@ def serve(run: Path, host: str, port: int, workers: int, client_rate: int) -> in
     sock = run / "gunicorn.sock"
     gunicorn = nginx = None
     try:
+        (run / "prometheus").mkdir()  # every worker's metrics, summed by any worker's /metrics
         gunicorn = start([str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
-                          "--workers", str(workers), "--bind", f"unix:{sock}", "webapp:create_app()"], ROOT)
-        (run / "nginx.conf").write_text(nginx_config(run, listen_address(host, port), client_rate))  # while gunicorn starts
+                          "--workers", str(workers), "--bind", f"unix:{sock}", "webapp:create_app()"], ROOT,
+                         {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(run / "prometheus")})
+        # written while gunicorn starts
+        try:
+            (run / "nginx.conf").write_text(nginx_config(run, listen_address(host, port), client_rate))
+        except ValueError as exc:  # a bad FLASK_METRICS_ALLOW (gunicorn's app check names it too)
+            print(f"serve-prod: {exc}", file=sys.stderr)
+            return 1
         write_pages(run)
         if not started(sock, gunicorn, "gunicorn"):
             return gunicorn.wait() or 1

@@ -61,11 +61,11 @@ def check_io(path: Path, session: ort.InferenceSession, inputs: dict[str, tuple[
 
 
 def fits(shape: list, expected: list) -> bool:
-    return len(shape) == len(expected) and all(e == "N" or s == e for s, e in zip(shape, expected))
+    return len(shape) == len(expected) and all(e == "N" or s == e for s, e in zip(shape, expected, strict=True))
 
 
 def check_generator(path: Path, session: ort.InferenceSession) -> tuple[str, int, dict[str, str]]:
-    """The generator contract (README): returns (name, latent_dim, metadata) or names the failing clause."""
+    """The generator contract (docs/contracts.md): returns (name, latent_dim, metadata) or names the failing clause."""
     meta = metadata_of(session)
     missing = [key for key in REQUIRED_METADATA if key not in meta]
     if missing:
@@ -78,7 +78,7 @@ def check_generator(path: Path, session: ort.InferenceSession) -> tuple[str, int
 
 
 def check_style(path: Path, session: ort.InferenceSession, generator: str, generator_sha256: str) -> int:
-    """The style interface of a generator; returns style_dim. See README, The style interface."""
+    """The style interface of a generator; returns style_dim. See docs/contracts.md."""
     meta = metadata_of(session)
     if meta.get("role") != "style":
         raise ModelError(f"{path}: metadata role is not style")
@@ -91,7 +91,8 @@ def check_style(path: Path, session: ort.InferenceSession, generator: str, gener
 
 def check_encoder(path: Path, session: ort.InferenceSession, generator: str, generator_sha256: str,
                   style_dim: int) -> None:
-    """The encoder contract (README): a drawn digit and its label -> the style its generator's style interface takes."""
+    """The encoder contract (docs/contracts.md): a drawn digit and its label -> the style its generator's style
+    interface takes."""
     meta = metadata_of(session)
     if meta.get("role") != "encoder":
         raise ModelError(f"{path}: metadata role is not encoder")

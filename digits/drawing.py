@@ -14,11 +14,12 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from digits.images import CENTRE
+
 MAX_BYTES = 2 * 1024 * 1024
 MAX_SIDE = 2048
 FORMATS = ("PNG", "JPEG", "WEBP")
 BOX, SIZE = 20, 28  # MNIST: the digit fits a 20x20 box, centred by mass in 28x28
-CENTRE = SIZE // 2  # MNIST's test digits have their centre of mass at pixel (14, 14) on average
 NOISE = 0.05  # ink weaker than this (about 13 of 255 grey levels: paper texture, JPEG noise) is background
 MIN_CONTRAST = 0.1  # less than this between paper and darkest ink: nothing drawn
 MAX_INK_SHARE = 0.5  # a digit covers far less of its page; more is a filled or inverted picture

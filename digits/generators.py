@@ -17,6 +17,7 @@ import onnxruntime as ort
 
 from digits.contract import ModelError, check_encoder, check_generator, check_style, metadata_of
 from digits.files import file_sha256
+from digits.images import mnist_centred
 
 BATCH = 1000  # images per session call: bounded memory for any request size
 
@@ -57,8 +58,9 @@ class Generator:
     encoder: Encoder | None = None
 
     def images(self, digits: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Images [N,28,28] in [0,1] for digits [N] and noise [N, latent_dim], in bounded batches."""
-        return run_batches(self.session, {"digit": digits.astype(np.int64), "z": z.astype(np.float32)})
+        """Images [N,28,28] in [0,1] for digits [N] and noise [N, latent_dim], in bounded batches, placed as
+        MNIST placed its digits."""
+        return mnist_centred(run_batches(self.session, {"digit": digits.astype(np.int64), "z": z.astype(np.float32)}))
 
     def generate(self, digit: int, count: int, seed: int) -> np.ndarray:
         """``count`` samples of one digit; same seed, same images."""

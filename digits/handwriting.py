@@ -1,13 +1,14 @@
 """One hand, many digits: numbers written in one style per row, and morphs between two (digit, hand) pairs.
 
 A hand is a style vector drawn from a seed; the generator's style interface draws any digit in
-it (README, The style interface). The web app, the evaluation and the tests all write through here.
+it (docs/contracts.md, The style interface). The web app, the evaluation and the tests all write through here.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from digits.generators import Style, noise
+from digits.images import mnist_centred
 
 MAX_TEXT = 16  # digits in one written number
 # A hand read from a real digit sits at about twice the spread the style interface draws from (the
@@ -29,10 +30,10 @@ def read_hand(style: np.ndarray) -> np.ndarray:
 
 
 def write(style: Style, text: str, styles: np.ndarray) -> np.ndarray:
-    """``text`` (digits only) written once per style: [rows, len(text), 28, 28]."""
+    """``text`` (digits only) written once per style: [rows, len(text), 28, 28], each digit placed as MNIST's."""
     digits = [int(c) for c in text]
     label = np.tile(EYE[digits], (len(styles), 1))
-    images = style.images(label, np.repeat(styles, len(digits), axis=0))
+    images = mnist_centred(style.images(label, np.repeat(styles, len(digits), axis=0)))
     return images.reshape(len(styles), len(digits), 28, 28)
 
 

@@ -53,7 +53,8 @@ def write_idx(path: Path, array: np.ndarray) -> None:
         raise ValueError(f"idx writer takes a uint8 array of at least one dimension, got {array.dtype} {array.shape}")
     header = bytes([0, 0, IDX_DTYPE_UINT8, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
     with open(path, "wb") as raw:
-        out = gzip.GzipFile(filename="", mode="wb", compresslevel=1, fileobj=raw, mtime=0) if path.suffix == ".gz" else raw
+        gzipped = path.suffix == ".gz"
+        out = gzip.GzipFile(filename="", mode="wb", compresslevel=1, fileobj=raw, mtime=0) if gzipped else raw
         with out:
             out.write(header)
             out.write(np.ascontiguousarray(array).tobytes())

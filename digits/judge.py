@@ -8,5 +8,6 @@ import onnxruntime as ort
 def judge(judge_session: ort.InferenceSession, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities [N,10] and penultimate features [N,F] of images [N,28,28] in [0,1]."""
     x = images.astype(np.float32)[:, None]
-    outs = [judge_session.run(["probs", "features"], {"image": chunk}) for chunk in np.array_split(x, max(1, len(x) // 1000))]
+    chunks = np.array_split(x, max(1, len(x) // 1000))
+    outs = [judge_session.run(["probs", "features"], {"image": chunk}) for chunk in chunks]
     return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])

@@ -72,7 +72,8 @@ def report_tables(real: dict, results: dict[str, dict], floor: float) -> str:
     """Five samples of one digit (with the real-digit reference row), then handwriting."""
     return (f"{table({REAL: real, **results}, SAMPLES)}\n\nFID floor (all training vs test digits, judge "
             f"features): {floor:.2f}; fid_ratio = FID / floor, fid_real_ratio = FID / the real digits' FID; c2st = "
-            f"held-out accuracy of a CNN telling the samples from the 10,000 real test digits (0.5 = indistinguishable)\n\n"
+            f"held-out accuracy of a CNN telling the samples from the 10,000 real test digits "
+            f"(0.5 = indistinguishable)\n\n"
             f"{table(results, HANDWRITING)}")
 
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         results[model] |= two_sample(ref.test, images, args.seed)
         if generator.style is not None:
             results[model] |= style_scores(generator.style, judge_session, args.per_digit, MORPHS, args.seed)
-        if generator.encoder is not None:  # the test digits as drawings (README, In your handwriting)
+        if generator.encoder is not None:  # the test digits as drawings (docs/handwriting.md)
             results[model] |= drawing_scores(generator, judge_session, test, test_labels, images, digits)
         picks = [i for d in range(10) for i in range(d * args.per_digit, d * args.per_digit + 10)]
         save_grid(images[picks, None], args.artifacts / f"{model}_quality_grid.png")

@@ -25,7 +25,8 @@ def generate(generator: Generator, per_digit: int, seed: int) -> tuple[np.ndarra
     return generator.images(digits, noise(seed, len(digits), generator.latent_dim)), digits
 
 
-def real_sample(images: np.ndarray, labels: np.ndarray, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def real_sample(images: np.ndarray, labels: np.ndarray, per_digit: int,
+                seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``per_digit`` real digits of each class, drawn without replacement in the layout ``generate`` returns.
 
     Scored like a generator's samples, they show what a perfect generator would score on every
@@ -88,7 +89,7 @@ class Reference:
     test_novelty: float
 
     @classmethod
-    def build(cls, judge_session, train, test, test_labels) -> "Reference":
+    def build(cls, judge_session, train, test, test_labels) -> Reference:
         """The test digits are shuffled once (fixed seed): MNIST's test file holds runs of one writer's
         digits, and groups of five from such runs are less varied than five independent draws."""
         order = np.random.default_rng(0).permutation(len(test))

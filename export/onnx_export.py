@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import onnxruntime as ort

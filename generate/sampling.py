@@ -1,8 +1,8 @@
 """Draw every latent first, then run the generator in batches: the bytes never depend on the batch size."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -42,7 +42,7 @@ def write_pngs(folder: Path, images: np.ndarray, labels: np.ndarray) -> None:
     rows = ["file,label"]
     for digit in range(10):
         (folder / str(digit)).mkdir()
-    for index, (image, label) in enumerate(zip(images, labels)):
+    for index, (image, label) in enumerate(zip(images, labels, strict=True)):
         name = f"{label}/{index:0{width}d}.png"
         (folder / name).write_bytes(png_bytes(image))
         rows.append(f"{name},{label}")

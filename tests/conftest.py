@@ -1,12 +1,18 @@
-"""Shared fixtures: the real MNIST folder, the repo root, the committed artifacts."""
+"""Shared fixtures: the real MNIST folder, the repo root, the app over the committed artifacts, the serve
+venv's Python, and a headless Chromium with the app served for it."""
 from __future__ import annotations
 
 import os
+import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
 
 
 def mnist_dir() -> Path:
@@ -35,3 +41,61 @@ def mnist() -> Path:
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+# --- the web app over the committed artifacts --------------------------------------------------------
+
+# The web app's modules are imported by the fixtures that need them: most test modules never do.
+
+@pytest.fixture(scope="module")
+def app():
+    from webapp import create_app
+
+    return create_app()
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def proxied_client():
+    """The app as an operator runs it behind one proxy of their own (X-Forwarded-* trusted)."""
+    from webapp import create_app
+
+    return create_app({"PROXY_FIX": 1}).test_client()
+
+
+@pytest.fixture(scope="module")
+def serve_python() -> Path:
+    from tests.prod_helpers import SERVE_PYTHON
+
+    assert SERVE_PYTHON.exists(), "the serve venv is missing: run `make test` (it builds .venv-serve)"
+    return SERVE_PYTHON
+
+
+# --- a real headless Chromium (Debian's) on the app served on localhost -------------------------------
+
+@pytest.fixture(scope="module")
+def base_url():
+    from werkzeug.serving import make_server
+
+    from webapp import create_app
+
+    server = make_server("127.0.0.1", 0, create_app(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright  # only the browser tests need it
+
+    assert shutil.which(CHROMIUM), "Chromium is missing: make test installs it (tools/system-packages.sh)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()

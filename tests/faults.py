@@ -1,7 +1,8 @@
 """Failures injected at an exact point, so a fault test cannot pass because a timed kill missed.
 
     python -m tests.faults train EPOCH STEP ARGS...   # python -m training ARGS, SIGKILLed after STEP steps of EPOCH
-    python -m tests.faults export ARGS...             # python -m export ARGS, SIGKILLed half-way through writing the ONNX file
+    python -m tests.faults export ARGS...             # python -m export ARGS, SIGKILLed half-way through writing
+                                                      # the ONNX file
 
 The product has no test hooks: this wrapper patches it from outside, then runs its entry point.
 """
@@ -11,8 +12,9 @@ import math
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import NoReturn
 
 
 def die() -> NoReturn:

@@ -1,38 +1,9 @@
 """A real headless Chromium (Debian's) drives the real page served on localhost."""
 from __future__ import annotations
 
-import shutil
-import threading
-
 import pytest
-from playwright.sync_api import sync_playwright
-from werkzeug.serving import make_server
-
-from webapp import create_app
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def base_url():
-    server = make_server("127.0.0.1", 0, create_app(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert shutil.which(CHROMIUM), "Chromium is missing: make test installs it (tools/system-packages.sh)"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def loaded_images(page, selector: str = ".samples img") -> list[dict]:

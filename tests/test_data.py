@@ -94,7 +94,7 @@ def test_find_idx_finds_torchvision_layout(mnist, tmp_path):
         gunzip(mnist / f"{name}.gz", raw / name)
     assert find_idx(tmp_path, "test", "images") == raw / "t10k-images-idx3-ubyte"
     assert find_idx(tmp_path, "train", "images") is None
-    for got, want in zip(load_split(tmp_path, "test"), load_split(mnist, "test")):
+    for got, want in zip(load_split(tmp_path, "test"), load_split(mnist, "test"), strict=True):
         np.testing.assert_array_equal(got, want)
 
 

@@ -2,14 +2,14 @@
 the request, carries the app's security headers and never quotes the request."""
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
+from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.webapp_helpers import free_port, wait_for
+from tests.prod_helpers import server_process
+from tests.webapp_helpers import free_port
 from webapp.errors import HEADERS
 
 pytestmark = pytest.mark.slow
@@ -18,21 +18,13 @@ FLASK = ROOT / ".venv-serve" / "bin" / "flask"
 
 
 @pytest.fixture(scope="module")
-def dev_server(tmp_path_factory) -> int:
+def dev_server(tmp_path_factory) -> Iterator[int]:
     """``make serve`` as the Makefile runs it, on a free port; its port."""
     assert FLASK.exists(), "the serve venv is missing: run `make test` (it builds .venv-serve)"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")} | {"PYTHONPATH": str(ROOT)}
-    log = tmp_path_factory.mktemp("flask-run") / "stderr.log"
-    with log.open("w") as stderr:
-        process = subprocess.Popen([str(FLASK), "--app", "webapp", "run", "--host", "127.0.0.1", "--port", str(port)],
-                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/healthz", process)
+    command = [str(FLASK), "--app", "webapp", "run", "--host", "127.0.0.1", "--port", str(port)]
+    with server_process(command, port, tmp_path_factory.mktemp("flask-run") / "stderr.log"):
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:

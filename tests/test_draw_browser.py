@@ -6,8 +6,7 @@ import base64
 
 import pytest
 
-from tests.test_browser import base_url, browser  # noqa: F401  (fixtures)
-from tests.test_drawing import encoded, stroke_picture
+from tests.drawing_helpers import encoded, stroke_picture
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +27,10 @@ def rows_loaded(page) -> list[dict]:
 def draw_a_seven(page) -> None:
     """Mouse down, move in small steps along two strokes, up: the pointer events a hand makes."""
     box = page.locator("#canvas").bounding_box()
-    at = lambda x, y: (box["x"] + x * box["width"], box["y"] + y * box["height"])  # noqa: E731
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return box["x"] + x * box["width"], box["y"] + y * box["height"]
+
     for stroke in [[(0.25, 0.2), (0.75, 0.2)], [(0.75, 0.2), (0.45, 0.85)]]:
         page.mouse.move(*at(*stroke[0]))
         page.mouse.down()

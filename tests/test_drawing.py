@@ -3,39 +3,22 @@ hostile files are refused by name of the problem, before their pixels are decode
 from __future__ import annotations
 
 import io
-import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from digits.drawing import MAX_BYTES, MAX_SCANS, DrawingError, normalise
+from digits.drawing import MAX_SCANS, DrawingError, normalise
 from digits.idx import load_split
 from evaluate.drawings import as_drawing
+from tests.drawing_helpers import HOSTILE, encoded, stroke_picture
 from tests.jpeg_helpers import SCAN_BOMB_BYTES, repeated_scans, scan_bomb
 
 
 @pytest.fixture(scope="module")
 def test_digits(mnist) -> np.ndarray:
     return load_split(mnist, "test")[0][:500]
-
-
-def encoded(pixels: np.ndarray, fmt: str = "PNG", **options) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def stroke_picture(height: int = 300, width: int = 240) -> np.ndarray:
-    """A dark, slanted stroke with a hook on white paper: a hand-drawn 1, uint8 grey."""
-    paper = np.full((height, width), 255, np.uint8)
-    for y in range(60, 250):
-        x = 150 - (y - 60) // 4
-        paper[y, x - 9:x + 9] = 0
-    paper[60:80, 110:150] = 0
-    return paper
 
 
 def test_a_real_digit_drawn_8x_larger_comes_back_as_itself(test_digits):
@@ -71,7 +54,10 @@ def test_transparency_lies_on_white_and_exif_turns_the_image_upright():
 def test_jpeg_webp_and_other_pixel_modes_give_nearly_the_same_digit(fmt, options):
     picture = stroke_picture()
     mode = options.pop("mode", "L")
-    image = Image.fromarray(picture.astype(np.uint16) * 257) if mode == "I;16" else Image.fromarray(picture).convert(mode)
+    if mode == "I;16":
+        image = Image.fromarray(picture.astype(np.uint16) * 257)
+    else:
+        image = Image.fromarray(picture).convert(mode)
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     got, want = normalise(buffer.getvalue()), normalise(encoded(picture))
@@ -125,45 +111,6 @@ def test_the_longer_side_becomes_20_pixels_and_the_centre_of_mass_the_centre():
     ys, xs = np.mgrid[0:28, 0:28]
     assert abs((out * ys).sum() / out.sum() - 14) <= 0.5 and abs((out * xs).sum() / out.sum() - 14) <= 0.5
     assert out.dtype == np.float32 and out.min() == 0.0 and out.max() == 1.0
-
-
-def png_header(width: int, height: int) -> bytes:
-    """A valid PNG signature and header claiming a size, then a few bytes of pixels: what a bomb looks like."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
-
-
-def animated(fmt: str) -> bytes:
-    frames = [Image.fromarray(stroke_picture()), Image.fromarray(255 - stroke_picture())]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format=fmt, save_all=True, append_images=frames[1:], duration=100)
-    return buffer.getvalue()
-
-
-def filled_page() -> bytes:
-    return encoded(np.pad(np.zeros((200, 200), np.uint8), 4, constant_values=255))
-
-
-HOSTILE = {
-    "20000x20000 header": (lambda: png_header(20000, 20000), "larger than 2048x2048 pixels"),
-    "10000x10000 header": (lambda: png_header(10000, 10000), "larger than 2048x2048 pixels"),
-    "3000x20 header": (lambda: png_header(3000, 20), "larger than 2048x2048 pixels"),
-    "truncated PNG": (lambda: encoded(stroke_picture())[:400], "truncated or damaged"),
-    "truncated JPEG": (lambda: encoded(stroke_picture(), "JPEG")[:600], "truncated or damaged"),
-    "animated PNG": (lambda: animated("PNG"), "animated"),
-    "animated WebP": (lambda: animated("WEBP"), "animated"),
-    "animated GIF": (lambda: animated("GIF"), "not a PNG, JPEG or WebP image"),
-    "BMP": (lambda: encoded(stroke_picture(), "BMP"), "not a PNG, JPEG or WebP image"),
-    "text file": (lambda: b"<svg><script>alert(1)</script></svg>\n", "not a PNG, JPEG or WebP image"),
-    "empty file": (lambda: b"", "not a PNG, JPEG or WebP image"),
-    "blank page": (lambda: encoded(np.full((200, 200), 255, np.uint8)), "blank"),
-    "one colour, all ink": (lambda: encoded(np.zeros((200, 200), np.uint8)), "blank"),
-    "filled page": (filled_page, "mostly ink"),
-    "over 2 MB": (lambda: encoded(stroke_picture()) + b"\0" * MAX_BYTES, "larger than 2 MB"),
-}
 
 
 @pytest.mark.parametrize("case", HOSTILE)

@@ -54,7 +54,8 @@ def test_fid_agrees_with_a_second_formula_for_any_covariances():
     """tr (A^1/2 B A^1/2)^1/2 is the sum of the square roots of the eigenvalues of A B (a similar
     matrix): another matrix, and a general eigensolver instead of a symmetric one."""
     rng = np.random.default_rng(1)
-    mu_a, mu_b, cov_a, cov_b = rng.standard_normal(16), rng.standard_normal(16), random_cov(rng, 16), random_cov(rng, 16)
+    mu_a, mu_b = rng.standard_normal(16), rng.standard_normal(16)
+    cov_a, cov_b = random_cov(rng, 16), random_cov(rng, 16)
     a, b = with_moments(rng, 4000, mu_a, cov_a), with_moments(rng, 3000, mu_b, cov_b)
     cross = np.sqrt(np.linalg.eigvals(cov_a @ cov_b)).real.sum()
     want = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * cross

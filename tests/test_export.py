@@ -15,10 +15,10 @@ import pytest
 import torch
 
 import export.onnx_export
-from export.__main__ import main as export_main
 from digits.contract import ModelError, check_encoder
 from digits.generators import load_generators
 from digits.idx import load_split
+from export.__main__ import main as export_main
 from export.onnx_export import ARTIFACT_NAMES, load_generator, load_recipe
 from tests.faults import half_write
 from training.conditioning import Styled
@@ -85,8 +85,8 @@ def run_dir(mnist, model, tmp_path_factory):
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # two shared cores: the default thread pool oversubscribes them
     run = tmp_path_factory.mktemp("train") / "run"
-    assert train_main(["--model", model, "--data-dir", str(mnist), "--limit", str(LIMIT), "--batch-size", "64", "--width", "8",
-                       "--latent-dim", str(LATENT_DIM), "--epochs", str(EPOCHS), "--device", "cpu",
+    assert train_main(["--model", model, "--data-dir", str(mnist), "--limit", str(LIMIT), "--batch-size", "64",
+                       "--width", "8", "--latent-dim", str(LATENT_DIM), "--epochs", str(EPOCHS), "--device", "cpu",
                        "--run-dir", str(run)]) == 0
     yield run
     torch.set_num_threads(before)
@@ -125,7 +125,8 @@ def test_style_file_meets_its_contract_and_names_its_generator(exported, model):
     rng = np.random.default_rng(5)
     label = np.eye(10, dtype=np.float32)[[3, 3, 8]]
     label[1] = 0.5 * label[0] + 0.5 * np.eye(10, dtype=np.float32)[8]
-    (images,) = sess.run(["image"], {"label": label, "style": rng.standard_normal((3, STYLE_DIM[model])).astype(np.float32)})
+    style = rng.standard_normal((3, STYLE_DIM[model])).astype(np.float32)
+    (images,) = sess.run(["image"], {"label": label, "style": style})
     assert images.shape == (3, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
 
 
@@ -146,7 +147,8 @@ def test_a_style_one_hot_draws_what_the_generator_draws_for_that_code(run_dir, m
     """One code path: the style interface with a one-hot label is the generator's own renderer."""
     generator, _ = load_generator(run_dir / "checkpoint.pt")
     digit = torch.tensor([0, 4, 9])
-    code = torch.randn(3, STYLE_DIM[model] if model == "cgan" else LATENT_DIM, generator=torch.Generator().manual_seed(0))
+    width = STYLE_DIM[model] if model == "cgan" else LATENT_DIM
+    code = torch.randn(3, width, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         direct = generator.render(torch.eye(10)[digit], code)
         styled = Styled(generator).eval()
@@ -155,7 +157,7 @@ def test_a_style_one_hot_draws_what_the_generator_draws_for_that_code(run_dir, m
     torch.testing.assert_close(through_style, direct, atol=1e-4, rtol=0)
 
 
-# --- the CVAE's style encoder (README, The encoder contract) -------------------------------------------
+# --- the CVAE's style encoder (docs/contracts.md) ----------------------------------------------------
 
 CVAE_ONLY = pytest.mark.parametrize("model", ["cvae"], indirect=True)  # the CGAN has no encoder
 
@@ -227,7 +229,8 @@ def test_an_encoder_from_another_export_is_refused_at_load_naming_it(run_dir, en
 def test_an_encoder_without_its_style_interface_is_refused_at_load(exported, encoder_path, tmp_path):
     for path in (exported, encoder_path):
         shutil.copy(path, tmp_path / path.name)
-    with pytest.raises(ModelError, match="cvae_encoder.onnx: an encoder for cvae_decoder.onnx, which has no style file"):
+    refused = "cvae_encoder.onnx: an encoder for cvae_decoder.onnx, which has no style file"
+    with pytest.raises(ModelError, match=refused):
         load_generators(tmp_path, 1)
 
 

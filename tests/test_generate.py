@@ -116,7 +116,10 @@ def test_counts_and_seeds(tmp_path, reference):
     images, labels = load_split(tmp_path / "some", "train")
     assert np.bincount(labels, minlength=10).tolist() == [3, 0, 0, 0, 0, 0, 0, 5, 0, 0]
     sevens, _ = load_split(tmp_path / "sevens", "train")
-    as_set = lambda a: sorted(x.tobytes() for x in a)  # noqa: E731
+
+    def as_set(a: np.ndarray) -> list[bytes]:
+        return sorted(x.tobytes() for x in a)
+
     assert as_set(images[labels == 7]) == as_set(sevens)  # other digits' counts change no seven
     assert not np.array_equal(load_split(tmp_path / "seed4", "train")[0], reference[0])
 

@@ -5,7 +5,6 @@ itself (nginx in front of gunicorn) on loopback.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -16,7 +15,6 @@ import subprocess
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,8 +25,23 @@ from hypothesis import strategies as st
 
 from deploy.serve import NGINX_ERROR
 from tests.conftest import ROOT
-from tests.test_drawing import encoded, stroke_picture
-from tests.test_serve_process import SERVE_PYTHON, serve_env
+from tests.drawing_helpers import encoded, stroke_picture
+from tests.prod_helpers import (
+    SERVE_PYTHON,
+    Prod,
+    end_session,
+    masters,
+    nginx_folder,
+    parent,
+    parse_head,
+    read_until_closed,
+    running,
+    secured,
+    serve_env,
+    session_processes,
+    start_serve_prod,
+    stop_group,
+)
 from tests.webapp_helpers import free_port, multipart, wait_for
 from webapp import create_app
 from webapp.draw import UPLOAD_LIMIT
@@ -64,11 +77,6 @@ def hostile_headers(draw, max_pad: int = 150, max_big: int = 20000) -> dict[str,
     return headers
 
 
-def secured(headers: dict[str, str]) -> bool:
-    """Every security header, with its value (header names in lower case)."""
-    return all(headers.get(name.lower()) == value for name, value in HEADERS.items())
-
-
 def assert_safe(status: int, headers: dict[str, str]) -> None:
     """Never a 5xx; the security headers, once each; a Location only ever to a path on this site."""
     assert status < 500, status
@@ -82,17 +90,6 @@ def assert_safe(status: int, headers: dict[str, str]) -> None:
 
 
 # --- the app alone (Flask's test client) -----------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def client():
-    return create_app().test_client()
-
-
-@pytest.fixture(scope="module")
-def proxied_client():
-    """The app as an operator runs it behind one proxy of their own (X-Forwarded-* trusted)."""
-    return create_app({"PROXY_FIX": 1}).test_client()
-
 
 def fetch(client, route: str, headers: dict[str, str], script_name: str = ""):
     """``route`` as sent on the wire (``//x`` stays a path), as if the server had set SCRIPT_NAME."""
@@ -206,6 +203,7 @@ FAULTS = {  # name -> (environment, the text the one line must hold)
 }
 
 
+@pytest.mark.nginx  # python -m deploy.serve: it needs nginx installed before it checks the app
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_serve_prod_refuses_bad_configuration_with_one_line(tmp_path, fault):
     make_env, expected = FAULTS[fault]
@@ -254,36 +252,6 @@ def test_a_setting_from_the_environment_is_parsed_strictly(monkeypatch, capsys):
 
 # --- the production path: make serve-prod (nginx in front of gunicorn) ----------------------------------
 
-@dataclass
-class Prod:
-    port: int
-    log: Path
-    session: int  # make's process id: the session of every process of this instance
-
-    def stderr(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def folder(self) -> Path:
-        """The instance's private folder (nginx's -p): gunicorn's socket, nginx's config."""
-        return nginx_folder(session_processes(self.session))
-
-
-def start_serve_prod(port: int, log: Path, env: dict[str, str], ulimit: str = "") -> subprocess.Popen:
-    """``make serve-prod`` as the README runs it, in its own session so the test can find and stop it all;
-    ``ulimit`` (``-Sn 4096``: a soft limit on open files) is applied first."""
-    command = ["make", "--no-print-directory", "serve-prod", f"PORT={port}"]
-    if ulimit:
-        command = ["bash", "-c", f'ulimit {ulimit} && exec "$@"', "bash", *command]
-    with log.open("w") as stderr:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
-                                start_new_session=True)
-
-
-def stop_group(process: subprocess.Popen) -> int:
-    os.killpg(process.pid, signal.SIGTERM)
-    return process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory):
     log = tmp_path_factory.mktemp("serve-prod") / "stderr.log"
@@ -294,17 +262,6 @@ def prod(tmp_path_factory):
         yield Prod(port, log, process.pid)
     finally:
         stop_group(process)
-
-
-def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    """The status and headers (names in lower case) of a response head; a header sent twice fails."""
-    lines = head.decode("latin-1").split("\r\n")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        assert name.lower() not in headers, f"{name} is sent twice"
-        headers[name.lower()] = value.strip()
-    return int(lines[0].split()[1]), headers
 
 
 def raw_answer(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -339,12 +296,14 @@ def http_request(route: str, headers: dict[str, str]) -> bytes:
     return "\r\n".join(lines).encode("latin-1")
 
 
+@pytest.mark.nginx
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from(ROUTES), headers=hostile_headers(max_big=40000))
 def test_hostile_headers_through_nginx(prod, route, headers):
     assert_safe(*raw_exchange(prod.port, http_request(route, headers)))
 
 
+@pytest.mark.nginx
 @pytest.mark.parametrize("request_bytes,status", [
     (http_request("/?x=" + "a" * 9000, {"Host": "localhost"}), 414),  # request line over nginx's 8 KB
     (http_request("/", {"Host": "localhost", "Cookie": "c" * 9000}), 400),  # one header over 8 KB
@@ -364,6 +323,7 @@ def test_refusals_by_nginx_and_gunicorn_carry_the_security_headers(prod, request
     assert_safe(got, headers)
 
 
+@pytest.mark.nginx
 @pytest.mark.parametrize("request_bytes,status", [
     (b"GET / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     (b"GET / HTTP/2.0\r\nHost: localhost\r\n\r\n", 505),
@@ -376,16 +336,7 @@ def test_nginx_server_errors_are_the_configured_page(prod, request_bytes, status
     assert secured(headers), headers
 
 
-def read_until_closed(sock: socket.socket) -> bytes:
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except ConnectionResetError:
-        pass
-    return data
-
-
+@pytest.mark.nginx
 @pytest.mark.parametrize("line", [b"GET /\r\n", b"GET /healthz\r\n", b"GET /no/such/page\r\n", b"HEAD /\r\n",
                                   b"POST /api/v1/style\r\n"])
 def test_http09_requests_are_closed_without_an_answer(prod, line):
@@ -414,14 +365,15 @@ def upload_request(route: str, size: int, chunked: bool = False) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def app_too_large(client) -> dict:
+def app_too_large(app) -> dict:
     """The app's own JSON for an upload over its limit (the test client reads the limit as written)."""
-    response = client.post("/api/v1/style", data=b"x" * (UPLOAD_LIMIT + 1),
+    response = app.test_client().post("/api/v1/style", data=b"x" * (UPLOAD_LIMIT + 1),
                            content_type="multipart/form-data; boundary=b")
     assert response.status_code == 413
     return response.get_json()
 
 
+@pytest.mark.nginx
 @pytest.mark.parametrize("route,size,chunked,status", [
     ("/api/v1/style", 1_500_000, False, 200), ("/draw", 1_500_000, False, 200),
     ("/api/v1/style", UPLOAD_LIMIT - 1, False, 400),  # the largest the app reads: an image over 2 MB
@@ -454,6 +406,7 @@ def test_uploads_over_the_apps_limit_are_refused_by_nginx_alone(prod, app_too_la
     assert not [ln for ln in new if "pipe" in ln.lower() or "reset" in ln.lower()], new
 
 
+@pytest.mark.nginx
 def test_a_failed_app_during_an_upload_is_a_502_page_never_a_413(prod):
     """The error page's internal redirect must take any body: an upload's 502 was nginx's own 413."""
     folder = prod.folder()
@@ -468,6 +421,7 @@ def test_a_failed_app_during_an_upload_is_a_502_page_never_a_413(prod):
         (folder / "moved.sock").rename(folder / "gunicorn.sock")
 
 
+@pytest.mark.nginx
 def test_each_refusal_is_one_log_line_without_traceback(prod):
     before = prod.stderr()
     for _ in range(3):
@@ -534,6 +488,7 @@ def paced_latencies(port: int, seconds: float) -> list[float]:
     return latencies
 
 
+@pytest.mark.nginx
 def test_slow_and_idle_clients_do_not_slow_down_the_others(prod):
     paced_latencies(prod.port, 1)  # warm-up
     unloaded = statistics.median(paced_latencies(prod.port, 5))
@@ -549,24 +504,6 @@ def test_slow_and_idle_clients_do_not_slow_down_the_others(prod):
     assert statistics.median(loaded) <= 3 * unloaded, (statistics.median(loaded), unloaded)
 
 
-def session_processes(session: int) -> dict[int, str]:
-    """The command line of every process in a session (make, the launcher, gunicorn, nginx)."""
-    pids = subprocess.run(["pgrep", "-s", str(session)], capture_output=True, text=True).stdout.split()
-    return {int(pid): Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() for pid in pids}
-
-
-def running(pid: int) -> bool:
-    """Alive, not a zombie waiting for a parent to reap it (it holds no port and serves nothing)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
-    except FileNotFoundError:
-        return False
-
-
-def parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
 def gone(pid: int, timeout: float = 10) -> bool:
     deadline = time.monotonic() + timeout
     while running(pid) and time.monotonic() < deadline:
@@ -574,20 +511,14 @@ def gone(pid: int, timeout: float = 10) -> bool:
     return not running(pid)
 
 
-def nginx_folder(processes: dict[int, str]) -> Path:
-    """The private folder an instance's nginx master was started in (its -p)."""
-    masters = [cmd.split() for cmd in processes.values() if cmd.startswith("nginx: master process")]
-    assert len(masters) == 1, processes
-    return Path(masters[0][masters[0].index("-p") + 1])
-
-
+@pytest.mark.nginx
 def test_instances_share_nothing_and_stop_whole(tmp_path):
     """Two instances side by side: no control socket in the home folder; SIGTERM stops one entirely."""
     env = serve_env(HOME=str(tmp_path), XDG_RUNTIME_DIR=str(tmp_path))
     ports = [free_port(), free_port()]
     first, second = (start_serve_prod(port, tmp_path / f"{port}.log", env) for port in ports)
     try:
-        for port, process in zip(ports, (first, second)):
+        for port, process in zip(ports, (first, second), strict=True):
             wait_for(f"http://127.0.0.1:{port}/healthz", process)
         processes = session_processes(first.pid)
         assert any("gunicorn" in cmd for cmd in processes.values()), processes
@@ -604,16 +535,6 @@ def test_instances_share_nothing_and_stop_whole(tmp_path):
                 stop_group(process)
 
 
-def masters(session: int) -> dict[str, int]:
-    """nginx's master and gunicorn's (the launcher's children) in a serve-prod session."""
-    processes = session_processes(session)
-    launcher = next(pid for pid, cmd in processes.items() if "-m deploy.serve" in cmd)
-    found = {"nginx" if cmd.startswith("nginx") else "gunicorn": pid
-             for pid, cmd in processes.items() if running(pid) and parent(pid) == launcher}
-    assert set(found) == {"nginx", "gunicorn"}, processes
-    return found
-
-
 def workers(pid: int) -> list[int]:
     return [child for child in session_processes(os.getsid(pid)) if running(child) and parent(child) == pid]
 
@@ -626,15 +547,7 @@ def listening(port: int) -> bool:
         return False
 
 
-def end_session(process: subprocess.Popen) -> None:
-    """Whatever is left of a serve-prod session this test started, stopped, then killed."""
-    if process.poll() is None:
-        stop_group(process)
-    for pid in session_processes(process.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
+@pytest.mark.nginx
 def test_a_killed_nginx_master_leaves_nothing_on_the_port(tmp_path):
     """SIGKILL to nginx's master: its worker is killed too, so the port is free for the next serve-prod."""
     port = free_port()
@@ -658,6 +571,7 @@ def test_a_killed_nginx_master_leaves_nothing_on_the_port(tmp_path):
         end_session(second)
 
 
+@pytest.mark.nginx
 def test_a_killed_gunicorn_master_takes_its_workers_along(tmp_path):
     """SIGKILL to gunicorn's master: its workers, which would serve on for 10 s or more, go at once."""
     port = free_port()
@@ -674,6 +588,7 @@ def test_a_killed_gunicorn_master_takes_its_workers_along(tmp_path):
         end_session(process)
 
 
+@pytest.mark.nginx
 def test_a_killed_launcher_takes_nginx_and_gunicorn_along(tmp_path):
     """SIGKILL to deploy.serve itself (nothing to clean up after it): both masters, in groups of their own,
     are stopped by the kernel's SIGTERM, their workers with them."""

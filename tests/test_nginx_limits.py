@@ -20,8 +20,17 @@ import pytest
 
 from deploy.serve import NGINX_ERROR, OPEN_FILES, WORKER_CONNECTIONS
 from tests.conftest import ROOT
-from tests.test_hardening import Prod, end_session, masters, parse_head, read_until_closed, secured, start_serve_prod
-from tests.test_serve_process import SERVE_PYTHON, serve_env
+from tests.prod_helpers import (
+    SERVE_PYTHON,
+    Prod,
+    end_session,
+    masters,
+    parse_head,
+    read_until_closed,
+    secured,
+    serve_env,
+    start_serve_prod,
+)
 from tests.webapp_helpers import free_port, wait_for
 
 pytestmark = pytest.mark.nginx

@@ -3,7 +3,7 @@
 The floors are set by hand from the measured records and only ever raised. ``make evaluate``
 rewrites ``artifacts/quality.json`` but never this file, so a worse model cannot slip in with a
 fresh, lower record: lowering a floor is an edit someone has to make and explain. The product
-targets (README, Quality) are a separate, fixed bar that the README reports ok or MISS against.
+targets (docs/quality.md) are a separate, fixed bar that the docs' tables report ok or MISS against.
 
 Re-measuring uses 200 samples per digit and another seed. Tolerances: proportions may fall 3
 binomial standard errors below their floor; diversity, novelty and style consistency may move
@@ -26,7 +26,7 @@ PER_DIGIT = 200
 SEED = 2024
 PROPORTIONS = {"accuracy": 10, "accuracy_min_digit": 1, "distinct_groups": 2, "legibility": 10}  # samples per unit
 AT_LEAST, AT_MOST = "min", "max"
-FLOORS = {  # model: name -> (min or max, bound), from the records of 2026-11-23 (README, Quality)
+FLOORS = {  # model: name -> (min or max, bound), from the records of 2026-11-23 (docs/quality.md)
     "cvae": {"accuracy": (AT_LEAST, 0.995), "accuracy_min_digit": (AT_LEAST, 0.99), "fid_real_ratio": (AT_MOST, 2.2),
              "diversity_ratio": (AT_LEAST, 0.93), "distinct_groups": (AT_LEAST, 0.999),
              "novelty_ratio": (AT_LEAST, 0.9), "legibility": (AT_LEAST, 0.995), "style_slant": (AT_MOST, 0.2),
@@ -80,7 +80,8 @@ def test_every_committed_generator_has_a_record_and_floors(committed, recorded):
 def test_record_holds_the_floors(recorded, model):
     """A re-run of make evaluate that records worse numbers fails here, whatever it wrote."""
     record = recorded["models"][model]
-    missed = {name: record[name] for name, (kind, bound) in FLOORS[model].items() if not holds(record[name], kind, bound)}
+    missed = {name: record[name] for name, (kind, bound) in FLOORS[model].items()
+              if not holds(record[name], kind, bound)}
     assert not missed, f"{model} record below its floors: {missed}"
 
 

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT
-from tests.test_serve_process import serve_env, serve_python  # noqa: F401  (fixture)
+from tests.drawing_helpers import encoded, stroke_picture
+from tests.prod_helpers import serve_env
 from tests.training_helpers import assert_same_run
-from tests.test_drawing import encoded, stroke_picture
-from tests.webapp_helpers import decode_png, free_port, multipart, wait_for
+from tests.webapp_helpers import assert_documented, decode_png, free_port, multipart, wait_for
 from training import checkpoint
 from webapp import create_app
 
@@ -79,7 +79,7 @@ def request_and_check(base: str, i: int) -> None:
     (upload_and_check if i % 10 == 0 else fetch_and_check)(base, i)
 
 
-def test_5000_requests_at_concurrency_16_without_errors_or_growth(serve_python):  # noqa: F811
+def test_5000_requests_at_concurrency_16_without_errors_or_growth(serve_python):
     port = free_port()
     server = subprocess.Popen([str(serve_python.parent / "gunicorn"), "--workers", "2", "--bind",
                                f"127.0.0.1:{port}", "webapp:create_app()"], cwd=ROOT, env=serve_env(),
@@ -99,21 +99,6 @@ def test_5000_requests_at_concurrency_16_without_errors_or_growth(serve_python):
 
 
 # --- hostile input ----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def client():
-    return create_app().test_client()
-
-
-def assert_documented(response, route: str) -> None:
-    assert response.status_code < 500, (route, response.status_code)
-    if response.status_code >= 400:
-        if route.startswith("/api/") or route == "/healthz":
-            assert response.get_json()["error"]
-        else:
-            assert 'role="alert"' in response.get_data(as_text=True)
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
-
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from(ROUTES), pairs=st.lists(st.tuples(st.sampled_from(KEYS), VALUES), max_size=6))

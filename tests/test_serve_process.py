@@ -11,23 +11,12 @@ import onnx
 import pytest
 
 from tests.conftest import ROOT
+from tests.prod_helpers import serve_env
 from tests.webapp_helpers import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
-SERVE_PYTHON = ROOT / ".venv-serve" / "bin" / "python"
 ARTIFACT = ROOT / "artifacts" / "cvae_decoder.onnx"
-
-
-@pytest.fixture(scope="module")
-def serve_python() -> Path:
-    assert SERVE_PYTHON.exists(), "the serve venv is missing: run `make test` (it builds .venv-serve)"
-    return SERVE_PYTHON
-
-
-def serve_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 
 def test_serve_requirements_hold_no_torch():

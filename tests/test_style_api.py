@@ -15,9 +15,8 @@ from PIL import Image
 from digits import handwriting
 from digits.drawing import normalise
 from digits.images import to_uint8
-from tests.test_drawing import HOSTILE, encoded, stroke_picture
-from tests.test_webapp import app, assert_security_headers, client  # noqa: F401  (fixtures)
-from tests.webapp_helpers import decode_png, page_pngs
+from tests.drawing_helpers import HOSTILE, encoded, stroke_picture
+from tests.webapp_helpers import assert_security_headers, decode_png, page_pngs
 from webapp.draw import UPLOAD_LIMIT, VARIATION
 
 MARK = "<script>xq"  # in a file name or a field: if it, or its escaped form, comes back, input leaks
@@ -56,7 +55,7 @@ def test_the_answer_is_the_style_the_encoder_reads_written_by_the_style_interfac
     styles = np.concatenate([hand, hand + VARIATION * handwriting.hands(7, 2, style.shape[1])])
     want = handwriting.rows(handwriting.write(generator.style, "2026", styles))
     assert len(body["images"]) == 3
-    for row, expected in zip(body["images"], want):
+    for row, expected in zip(body["images"], want, strict=True):
         np.testing.assert_array_equal(pixels(row), to_uint8(expected))
     assert len(set(body["images"])) == 3, "the variations differ from the hand and from each other"
 
@@ -121,7 +120,8 @@ def test_a_missing_or_empty_or_repeated_image_is_refused(client, drawing):
     assert_refused(post(client, {"digit": "3"}, b"", name=""), 400, required)  # a form sent with no file chosen
     twice = {"digit": "3", "image": [(io.BytesIO(drawing), "a.png"), (io.BytesIO(drawing), "b.png")]}
     assert_refused(client.post("/api/v1/style", data=twice), 400, "image is given 2 times")
-    not_multipart = client.post("/api/v1/style", data="digit=3&image=xq", content_type="application/x-www-form-urlencoded")
+    not_multipart = client.post("/api/v1/style", data="digit=3&image=xq",
+                                content_type="application/x-www-form-urlencoded")
     assert_refused(not_multipart, 400, required)
     assert client.get("/api/v1/style").status_code == 405
 

@@ -3,41 +3,28 @@ refused in moments with the app's JSON answer, and the one worker keeps serving.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.jpeg_helpers import scan_bomb
-from tests.webapp_helpers import free_port, multipart, wait_for
+from tests.prod_helpers import SERVE_PYTHON, server_process
+from tests.webapp_helpers import free_port, multipart
 
 pytestmark = pytest.mark.nginx
 
-SERVE_PYTHON = ROOT / ".venv-serve" / "bin" / "python"
-
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory) -> str:
+def base_url(tmp_path_factory) -> Iterator[str]:
     """One instance with a single gunicorn worker: a worker busy decoding would stop every other request."""
     assert SERVE_PYTHON.exists(), "the serve venv is missing: run `make test` (it builds .venv-serve)"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")} | {"PYTHONPATH": str(ROOT)}
-    log = tmp_path_factory.mktemp("serve-prod") / "stderr.log"
-    with log.open("w") as stderr:
-        process = subprocess.Popen([str(SERVE_PYTHON), "-m", "deploy.serve", "--host", "127.0.0.1", "--port", str(port),
-                                    "--workers", "1"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
-                                   start_new_session=True)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/healthz", process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    command = [str(SERVE_PYTHON), "-m", "deploy.serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with server_process(command, port, tmp_path_factory.mktemp("serve-prod") / "stderr.log", own_session=True) as url:
+        yield url
 
 
 def post(url: str, body: bytes, content_type: str) -> tuple[int, str, bytes]:

@@ -11,18 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.webapp_helpers import decode_png, page_pngs
-from webapp import create_app
-
-
-@pytest.fixture(scope="module")
-def app():
-    return create_app()
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
+from tests.webapp_helpers import assert_security_headers, decode_png, page_pngs
 
 
 def pixels(png: bytes) -> np.ndarray:
@@ -198,15 +187,6 @@ def test_unexpected_failure_is_a_clean_500(app, monkeypatch):
     assert_security_headers(page)
 
 
-# Written out, not read from webapp/errors.py: deleting or weakening a header there must fail here.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
 OVERSIZE = "pad=" + "a" * 2000
 # Every status the app answers with itself (its 413s, for uploads, are in tests/test_style_api.py; nginx's
 # refusals are checked in tests/test_hardening.py).
@@ -216,11 +196,6 @@ STATUSES = [("GET", "/?digit=1&seed=1", 200), ("GET", "/api/v1/generate?digit=1&
             ("GET", "/nope", 404), ("GET", "/api/v1/nothing", 404), ("POST", "/", 405),
             ("POST", "/api/v1/generate?digit=1", 405), ("GET", f"/?{OVERSIZE}", 414),
             ("GET", f"/api/v1/generate?{OVERSIZE}", 414)]
-
-
-def assert_security_headers(response) -> None:
-    for name, value in SECURITY_HEADERS.items():
-        assert response.headers.get(name) == value, (name, response.status_code)
 
 
 def test_security_headers_on_every_route(app, client):
@@ -254,7 +229,8 @@ REFLECTED = {"model": "model must be one of cgan, cvae", "digit": "digit must be
 
 
 @pytest.mark.parametrize("route,name", [(route, name) for route in ("/", "/api/v1/generate", "/api/v1/generate.png")
-                                        for name in REFLECTED if (route, name) != ("/", "count")])  # no count on the page
+                                        for name in REFLECTED
+                                        if (route, name) != ("/", "count")])  # no count on the page
 def test_refusals_list_the_allowed_values_and_never_reflect_the_input(client, route, name):
     response = client.get(route, query_string={"digit": "3", "seed": "1", name: "<script>xq"})
     body = response.get_data(as_text=True)
@@ -275,11 +251,6 @@ HOSTILE_PREFIXES = ["//evil.example", "///evil.example", "/\\evil.example", "\\\
                     "/..//evil.example", "/./", "/.", "/..", " //evil.example", "/\t/evil.example",
                     "/digits, //evil.example", '"//evil.example"', "/a//evil.example", "/a b", "evil.example",
                     "/a?x=//evil.example", "/a#//evil.example", "/@evil.example:80"]
-
-
-@pytest.fixture(scope="module")
-def proxied_client():
-    return create_app({"PROXY_FIX": 1}).test_client()
 
 
 def page_links(client, route: str, prefix: str | None) -> list[str]:

@@ -41,7 +41,7 @@ class Board:
         self.writer.add_image("samples", grid, step, dataformats="HW")
         self.writer.flush()
 
-    def __enter__(self) -> "Board":
+    def __enter__(self) -> Board:
         return self
 
     def __exit__(self, *exc: object) -> None:

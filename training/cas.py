@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digits.cas_report import table
 from digits.cli import command_line, fail
 from digits.files import atomic_path, file_sha256
 from digits.generators import Generator, ModelError, open_session
@@ -29,7 +30,6 @@ from training.distributed import resolve_device
 from training.judge import add_recipe_args, check_recipe, predict, train_classifier
 
 THREADS = 2
-CAS_TARGET, REAL_TARGET = 0.99, 0.995
 
 
 def synthetic_digits(generator: Generator, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -65,24 +65,6 @@ def merge(out: Path, model: str, entry: dict) -> dict:
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return results
-
-
-def row(name: str, result: dict, target: float, ratio: str, minutes: str) -> str:
-    mark = "ok" if result["accuracy"] >= target else "MISS"
-    digits = " | ".join(f"{result['accuracy_per_digit'][str(d)]:.2%}" for d in range(10))
-    return f"| {name} | {result['accuracy']:.2%} {mark} | {digits} | {ratio} | {minutes} |"
-
-
-def table(results: dict) -> str:
-    """The README's CAS table: one row per generator, then the real-data row of the latest judge."""
-    head = "| trained on | test accuracy | " + " | ".join(map(str, range(10))) + " | CAS / real | wall time |"
-    rows = [head, "|" + "---|" * 14]
-    for model, r in sorted(results.items()):
-        rows.append(row(f"{r['train_images']:,} {model} digits", r["cas"], CAS_TARGET, f"{r['ratio']:.4f}",
-                        f"{r['wall_seconds'] / 60:.1f} min"))
-    real = max(results.values(), key=lambda r: r["date"])["real"]
-    rows.append(row(f"{real['train_images']:,} real digits (the judge)", real, REAL_TARGET, "1.0000", ""))
-    return "\n".join(rows) + f"\n\ntargets: CAS >= {CAS_TARGET:.1%} per generator, real >= {REAL_TARGET:.1%}"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -4,10 +4,9 @@ hinge loss, Adam(beta1=0.5), a mode-seeking term against "one image for every no
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
@@ -20,7 +19,7 @@ DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 2e-4, "latent_dim": 64, "width
 
 # The style interface draws at 0.8 of the noise's spread (the truncation trick): measured on an early
 # 60,000-digit run, digits written in one hand were legible 97.4% of the time at full spread and
-# 99.2% at 0.8, with the same slant and ink consistency (README, One hand, many digits).
+# 99.2% at 0.8, with the same slant and ink consistency (docs/handwriting.md).
 STYLE_TRUNCATION = 0.8
 
 
@@ -37,7 +36,7 @@ class Generator(nn.Module):
                                 nn.BatchNorm1d(2 * width * 7 * 7), nn.ReLU())
         self.up = nn.Sequential(nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width))
         self.shift = ClassShift(width)                                          # the digit again, at 14x14
-        self.out = nn.Sequential(  # no 28x28 feature maps: they made it 1.6x slower to run (README, Benchmarks)
+        self.out = nn.Sequential(  # no 28x28 feature maps: they made it 1.6x slower to run (docs/benchmarks.md)
             nn.ReLU(), nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
             nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Sigmoid())                      # 28, straight to one channel
 
@@ -121,4 +120,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cgan")
     group.add_argument("--ema-decay", type=float, help="EMA decay of the exported generator (default 0.999)")
     group.add_argument("--mode-seeking", type=float,
-                       help="weight of the mode-seeking term that keeps samples apart for different noise (default 0.05)")
+                       help="weight of the mode-seeking term that keeps samples apart for different noise "
+                            "(default 0.05)")

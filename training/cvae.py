@@ -8,7 +8,7 @@ interface rely on that)."""
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +24,7 @@ DEFAULTS = {"epochs": 30, "batch_size": 128, "lr": 1e-3, "latent_dim": 16, "widt
 
 # Styles are drawn at this fraction of the within-digit spread: measured on a 60,000-digit model,
 # full spread wrote 89% of digits legibly (worst digit 73%), half of it 99.6% with the same
-# consistency of slant and ink (README, One hand, many digits).
+# consistency of slant and ink (docs/handwriting.md).
 STYLE_TEMPERATURE = 0.5
 
 
@@ -44,7 +44,7 @@ class Decoder(nn.Module):
         self.fc = nn.Sequential(nn.Linear(code_dim + 32, 2 * width * 7 * 7), nn.ReLU())
         self.up = nn.ConvTranspose2d(2 * width, width, 4, 2, 1)                 # 7 -> 14
         self.shift = ClassShift(width)                                          # the digit again, at 14x14
-        self.out = nn.Sequential(  # no 28x28 feature maps: they made it 6x slower to run (README, Benchmarks)
+        self.out = nn.Sequential(  # no 28x28 feature maps: they made it 6x slower to run (docs/benchmarks.md)
             nn.ReLU(), nn.Conv2d(width, width, 3, 1, 1), nn.ReLU(),
             nn.ConvTranspose2d(width, 1, 4, 2, 1))                           # 14 -> 28, straight to one channel
 
@@ -94,7 +94,7 @@ class CVAE(nn.Module):
     @torch.no_grad()
     def fit_prior(self, images: torch.Tensor, digits: torch.Tensor) -> None:
         """Fit the sampling prior to where the encoder puts the training images."""
-        stats = [self.encode(x.float() / 255, d) for x, d in zip(images.split(1000), digits.split(1000))]
+        stats = [self.encode(x.float() / 255, d) for x, d in zip(images.split(1000), digits.split(1000), strict=True)]
         mu = torch.cat([m for m, _ in stats]).double()
         var = torch.cat([lv for _, lv in stats]).double().exp()
         self.decoder.prior.fit(mu, var, digits)
@@ -103,7 +103,7 @@ class CVAE(nn.Module):
 class StyleEncoder(nn.Module):
     """(image [N,1,28,28], digit [N]) -> style [N, code_dim]: the posterior mean as an offset from its
     digit's mean, in the units of the decoder's style interface, so writing any digit with it
-    reproduces this hand (README, The encoder contract)."""
+    reproduces this hand (docs/contracts.md)."""
 
     def __init__(self, model: CVAE) -> None:
         super().__init__()
@@ -121,7 +121,8 @@ def adaptive_weight(reconstruction: torch.Tensor, adversarial: torch.Tensor, las
     """The adversarial weight that gives both losses the same gradient norm at the decoder's last layer
     (Esser et al., 2021): the balance holds whatever the loss scales, through the whole run. Under DDP
     the gradients are averaged over ranks first: autograd.grad bypasses DDP's own all-reduce."""
-    grads = torch.stack([torch.autograd.grad(loss, last, retain_graph=True)[0] for loss in (reconstruction, adversarial)])
+    grads = torch.stack([torch.autograd.grad(loss, last, retain_graph=True)[0]
+                         for loss in (reconstruction, adversarial)])
     if torch.distributed.is_initialized():  # the union batch's gradients, so every rank uses one weight
         torch.distributed.all_reduce(grads)
         grads /= torch.distributed.get_world_size()

@@ -15,7 +15,7 @@ class DeviceDataset:
     labels: torch.Tensor  # int64 [N]
 
     @classmethod
-    def from_arrays(cls, images: np.ndarray, labels: np.ndarray, device: torch.device) -> "DeviceDataset":
+    def from_arrays(cls, images: np.ndarray, labels: np.ndarray, device: torch.device) -> DeviceDataset:
         pin = device.type == "cuda"
         x = torch.from_numpy(images.copy()).unsqueeze(1)
         y = torch.from_numpy(labels.copy())

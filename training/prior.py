@@ -46,7 +46,8 @@ class MixturePrior(nn.Module):
         weights = torch.diff(self.cumulative, dim=1, prepend=torch.zeros_like(self.cumulative[:, :1])).double()
         means, scales = self.mean.double(), self.scale.double()
         digit_mean = (weights[:, :, None] * means).sum(1)
-        second = (weights[:, :, None, None] * (scales @ scales.transpose(-1, -2) + means[..., None] * means[..., None, :])).sum(1)
+        outer = scales @ scales.transpose(-1, -2) + means[..., None] * means[..., None, :]
+        second = (weights[:, :, None, None] * outer).sum(1)
         within = (second - digit_mean[:, :, None] * digit_mean[:, None]).mean(0)
         values, vectors = torch.linalg.eigh(within)
         return digit_mean.float(), ((vectors * values.clamp_min(0).sqrt()) @ vectors.T).float()

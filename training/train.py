@@ -38,11 +38,13 @@ DEFAULT_DATA = Path("data")
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
     p.add_argument("--model", choices=sorted(RECIPES), default="cvae")
-    p.add_argument("--epochs", type=int, help="total epochs (default: per model, cvae 30, cgan 30: 14,040 and 28,110 steps on 60,000 digits)")
+    p.add_argument("--epochs", type=int, help="total epochs (default: per model, cvae 30, cgan 30: 14,040 and "
+                                              "28,110 steps on 60,000 digits)")
     p.add_argument("--batch-size", type=int, help="global batch, split across ranks (default: cvae 128, cgan 64)")
     p.add_argument("--lr", type=float, help="default: per model, cvae 1e-3, cgan 2e-4")
-    p.add_argument("--latent-dim", type=int, help="the CGAN's noise width (default 64) or the CVAE's code width "
-                                                  "(default 16; its z, the ONNX latent_dim, has 1 more: the mixture component)")
+    p.add_argument("--latent-dim", type=int,
+                   help="the CGAN's noise width (default 64) or the CVAE's code width (default 16; its z, the ONNX "
+                        "latent_dim, has 1 more: the mixture component)")
     p.add_argument("--width", type=int, help="base channel count (default 32)")
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
@@ -158,7 +160,7 @@ def train_epoch(recipe, data: DeviceDataset, args: argparse.Namespace, ctx: dist
         sums += torch.stack([losses[k] for k in recipe.loss_names])
         board.step((epoch - 1) * steps + i + 1, losses, recipe.optimizers)
         if i % 20 == 0 or i == steps - 1:
-            bar.set_postfix({k: f"{v:.3f}" for k, v in zip(recipe.loss_names, (sums / (i + 1)).tolist())})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in zip(recipe.loss_names, (sums / (i + 1)).tolist(), strict=True)})
     return ctx.mean(sums / steps).tolist()
 
 
@@ -225,8 +227,8 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
             train_seconds += seconds
             rng = ctx.gather(checkpoint.rng_state(ctx.device))
             if ctx.is_main:
-                metrics = {"epoch": epoch, **dict(zip(recipe.loss_names, means)), "seconds": round(seconds, 2),
-                           "images_per_s": round(steps * batch * ctx.world / seconds, 1)}
+                metrics = {"epoch": epoch, **dict(zip(recipe.loss_names, means, strict=True)),
+                           "seconds": round(seconds, 2), "images_per_s": round(steps * batch * ctx.world / seconds, 1)}
                 write_epoch(recipe, args, meta, {"epoch": epoch, "train_seconds": train_seconds, "rng": rng,
                                                  "scaler": precision.scaler.state_dict(), "metrics": metrics},
                             samples, board, epoch * steps)

@@ -17,7 +17,7 @@ from flask import Flask
 from werkzeug import serving
 
 from digits.generators import ModelError, load_generators
-from webapp import api, draw, errors, handwriting, pages, proxy, settings
+from webapp import api, draw, errors, handwriting, monitoring, pages, proxy, settings
 
 APP_LOAD_ERROR = 4  # gunicorn's exit status for "app failed to load": the arbiter stops, no respawn loop
 
@@ -49,11 +49,13 @@ def create_app(overrides: dict | None = None) -> Flask:
         generators = load_generators(Path(app.config["ARTIFACTS_DIR"]), app.config["INTRA_OP_THREADS"])
         settings.check_default_model(app, list(generators))
     except (ModelError, settings.SettingError) as exc:
+        monitoring.LOAD_FAILURES.inc()
         print(f"webapp: cannot start: {exc}", file=sys.stderr)
         raise SystemExit(APP_LOAD_ERROR) from None
     app.extensions["generators"] = generators
     app.wsgi_app = proxy.wrap(app.wsgi_app, app.config["PROXY_FIX"])
 
+    monitoring.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(handwriting.bp)

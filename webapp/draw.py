@@ -20,7 +20,7 @@ from werkzeug.formparser import FormDataParser
 from digits import handwriting
 from digits.drawing import MAX_BYTES, DrawingError, normalise
 from digits.generators import Generator
-from webapp import errors, params
+from webapp import errors, monitoring, params
 from webapp.handwriting import default_among, served_with
 from webapp.imaging import pngs_base64, strip_png
 
@@ -139,6 +139,7 @@ def draw_result():
     try:
         drawn, result = read()
     except (params.InvalidParameter, DrawingError) as exc:
+        monitoring.REFUSED.labels("bad_upload" if isinstance(exc, DrawingError) else "bad_parameter").inc()
         return render_page(400, error=str(exc))
     download = base64.b64encode(strip_png(result.rows, axis=0)).decode("ascii")
     return render_page(drawn=drawn, selected_model=drawn.model, download=download, **pngs(result))
@@ -146,11 +147,12 @@ def draw_result():
 
 @bp.errorhandler(DrawingError)
 def bad_drawing(exc: DrawingError):
-    return errors.refuse(400, str(exc))
+    return errors.refuse(400, str(exc), "bad_upload")
 
 
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(exc: RequestEntityTooLarge):
     if errors.wants_json():
-        return errors.refuse(413, TOO_LARGE)
+        return errors.refuse(413, TOO_LARGE, "oversize_body")
+    monitoring.REFUSED.labels("oversize_body").inc()
     return render_page(413, error=TOO_LARGE)

@@ -11,7 +11,7 @@ from flask import Flask, Response, current_app, jsonify, render_template, reques
 from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
-from webapp import pages
+from webapp import monitoring, pages
 from webapp.params import InvalidParameter
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -47,8 +47,13 @@ def error_response(status: int, message: str) -> Reply:
     return pages.render(error=message, status=status, digit=pages.preselected_digit())
 
 
-def refuse(status: int, message: str) -> Reply:
-    """A client error: one log line (the path repr'd, so it stays one line), no traceback."""
+# The refusal reason (a metrics label) of each HTTP error the framework raises.
+REASONS = {403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "oversize_body", 414: "oversize_query"}
+
+
+def refuse(status: int, message: str, reason: str) -> Reply:
+    """A client error: one log line (the path repr'd, so it stays one line), counted by reason, no traceback."""
+    monitoring.REFUSED.labels(reason).inc()
     current_app.logger.warning("refused %d %s %r: %s", status, request.method, request.path[:200], message)
     return error_response(status, message)
 
@@ -58,7 +63,7 @@ def init_app(app: Flask) -> None:
     def limit_query() -> Reply | None:
         limit = app.config["MAX_QUERY_BYTES"]
         if len(request.query_string) > limit:
-            return refuse(414, f"the query string is longer than {limit} bytes")
+            return refuse(414, f"the query string is longer than {limit} bytes", "oversize_query")
         return None
 
     @app.after_request
@@ -70,18 +75,19 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(InvalidParameter)
     def invalid_parameter(exc: InvalidParameter) -> Reply:
-        return refuse(400, str(exc))
+        return refuse(400, str(exc), "bad_parameter")
 
     @app.errorhandler(SecurityError)
     def untrusted_host(exc: SecurityError) -> Reply:
-        return refuse(400, HOST_REFUSED)
+        return refuse(400, HOST_REFUSED, "bad_host")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         if isinstance(exc, InternalServerError):
             return internal_error(exc)
         # The class's own text: an instance's description may quote the request.
-        response = app.make_response(refuse(exc.code or 400, type(exc).description or exc.name))
+        code = exc.code or 400
+        response = app.make_response(refuse(code, type(exc).description or exc.name, REASONS.get(code, "bad_request")))
         if getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response

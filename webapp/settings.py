@@ -5,6 +5,7 @@ something other than what the operator asked for.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from flask import Flask
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 DEFAULTS = {"ARTIFACTS_DIR": str(ARTIFACTS), "DEFAULT_MODEL": "cvae", "INTRA_OP_THREADS": 1,
-            "MAX_QUERY_BYTES": 1024, "PROXY_FIX": 0, "TRUSTED_HOSTS": []}
+            "MAX_QUERY_BYTES": 1024, "PROXY_FIX": 0, "TRUSTED_HOSTS": [],
+            "METRICS_ALLOW": "127.0.0.1,::1"}
 LOOPBACK_HOSTS = ["localhost", "127.0.0.1"]  # Werkzeug 3.1 cannot match an IPv6 literal ("[::1]")
 # One DNS name or IPv4 address: labels of 1-63 letters, digits or inner hyphens, 253 characters in all.
 HOST_NAME = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\Z",
@@ -44,6 +46,14 @@ def trusted_hosts(extra: object) -> list[str]:
     return LOOPBACK_HOSTS + cleaned
 
 
+def metrics_allow(value: object) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Addresses or networks (``10.0.0.0/8``) that may read /metrics, separated by commas."""
+    try:
+        return [ipaddress.ip_network(part.strip(), strict=False) for part in str(value).split(",") if part.strip()]
+    except ValueError:
+        raise SettingError("FLASK_METRICS_ALLOW must be IP addresses or networks separated by commas") from None
+
+
 def load(app: Flask, overrides: dict | None) -> None:
     """Defaults, then ``FLASK_*`` from the environment, then ``overrides``; raise SettingError on a bad one."""
     app.config.update(DEFAULTS)
@@ -53,6 +63,7 @@ def load(app: Flask, overrides: dict | None) -> None:
         whole_number(app.config, key, 1)
     whole_number(app.config, "PROXY_FIX", 0)
     app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config["TRUSTED_HOSTS"])
+    app.config["METRICS_ALLOW"] = metrics_allow(app.config["METRICS_ALLOW"])
 
 
 def check_default_model(app: Flask, names: list[str]) -> None:
