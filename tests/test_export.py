@@ -237,7 +237,8 @@ def test_an_encoder_without_its_style_interface_is_refused_at_load(exported, enc
 def test_export_refuses_a_checkpoint_of_another_model(run_dir, model, tmp_path, capsys):
     other = "cgan" if model == "cvae" else "cvae"
     out = tmp_path / "model.onnx"
-    assert export_main(["--model", other, "--checkpoint", str(run_dir / "checkpoint.pt"), "--out", str(out)]) != 0
+    code = export_main(["--model", other, "--checkpoint", str(run_dir / "checkpoint.pt"), "--out", str(out)])
+    assert code == 2  # a user error: exit 2, as for every command
     assert f"holds a {model}, not a {other}" in capsys.readouterr().err
     assert not out.exists()
 
