@@ -27,7 +27,8 @@ from training.precision import Precision
 from training.train import RECIPES
 
 ARTIFACT_NAMES = {"cvae": "cvae_decoder.onnx", "cgan": "cgan_generator.onnx"}
-PIXELS = {"cvae": "the decoder's Bernoulli means", "cgan": "the generator's sigmoid outputs"}  # for the card
+PIXELS = {"cvae": "the decoder's Bernoulli means, trained against a critic as well",
+          "cgan": "the generator's sigmoid outputs"}  # for the card
 
 
 class ExportError(Exception):
