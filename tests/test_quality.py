@@ -28,15 +28,17 @@ PER_DIGIT = 200
 SEED = 2024
 PROPORTIONS = {"accuracy": 10, "accuracy_min_digit": 1, "distinct_groups": 2, "legibility": 10}  # samples per unit
 AT_LEAST, AT_MOST = "min", "max"
-FLOORS = {  # model: name -> (min or max, bound), from the records of 2026-11-23 (docs/quality.md)
-    "cvae": {"accuracy": (AT_LEAST, 0.995), "accuracy_min_digit": (AT_LEAST, 0.99), "fid_real_ratio": (AT_MOST, 2.2),
-             "diversity_ratio": (AT_LEAST, 0.93), "distinct_groups": (AT_LEAST, 0.999),
-             "novelty_ratio": (AT_LEAST, 0.9), "legibility": (AT_LEAST, 0.995), "style_slant": (AT_MOST, 0.2),
-             "style_ink": (AT_MOST, 0.19)},
-    "cgan": {"accuracy": (AT_LEAST, 0.992), "accuracy_min_digit": (AT_LEAST, 0.985), "fid_real_ratio": (AT_MOST, 2.1),
-             "diversity_ratio": (AT_LEAST, 0.95), "distinct_groups": (AT_LEAST, 0.999),
-             "novelty_ratio": (AT_LEAST, 0.95), "legibility": (AT_LEAST, 0.995), "style_slant": (AT_MOST, 0.41),
-             "style_ink": (AT_MOST, 0.38)},
+FLOORS = {  # model: name -> (min or max, bound), from the records of 2026-12-01 (docs/quality.md)
+    # The CVAE-GAN's legibility (0.995 -> 0.99) and FID (2.2 -> 2.3) floors were lowered on purpose: the critic
+    # that took its C2ST from 0.96 to 0.86 and its diversity over the bar costs them (docs/quality.md).
+    "cvae": {"c2st": (AT_MOST, 0.87), "accuracy": (AT_LEAST, 0.995), "accuracy_min_digit": (AT_LEAST, 0.99),
+             "fid_real_ratio": (AT_MOST, 2.3), "diversity_ratio": (AT_LEAST, 0.96),
+             "distinct_groups": (AT_LEAST, 0.999), "novelty_ratio": (AT_LEAST, 0.93),
+             "legibility": (AT_LEAST, 0.99), "style_slant": (AT_MOST, 0.17), "style_ink": (AT_MOST, 0.18)},
+    "cgan": {"c2st": (AT_MOST, 0.59), "accuracy": (AT_LEAST, 0.992), "accuracy_min_digit": (AT_LEAST, 0.985),
+             "fid_real_ratio": (AT_MOST, 2.1), "diversity_ratio": (AT_LEAST, 0.95),
+             "distinct_groups": (AT_LEAST, 0.999), "novelty_ratio": (AT_LEAST, 1.0),
+             "legibility": (AT_LEAST, 0.995), "style_slant": (AT_MOST, 0.41), "style_ink": (AT_MOST, 0.38)},
 }
 
 
