@@ -31,6 +31,7 @@ export: $(VENV)/.installed
 
 judge: $(VENV)/.installed
 	$(VENV)/bin/python -m training.judge --data-dir $(DATA_DIR)
+	$(VENV)/bin/python -m export --model judge
 
 # Evaluation runs in the serve venv on purpose: it needs onnxruntime and numpy, not torch.
 evaluate: $(SERVE_VENV)/.installed

@@ -48,7 +48,7 @@ def compute_floor(model: str, artifacts: Path, checkpoint: Path, repeats: int) -
     import torch
 
     from digits.generators import load_generators
-    from export.onnx_export import load_generator
+    from export.checkpoints import rebuild
     from webapp.imaging import pngs_base64
 
     threads = torch.get_num_threads()
@@ -56,7 +56,7 @@ def compute_floor(model: str, artifacts: Path, checkpoint: Path, repeats: int) -
     # would keep spinning and slow the onnxruntime calls. Training (data_path) gets them back.
     torch.set_num_threads(1)
     onnx_generator = load_generators(artifacts, threads=1)[model]
-    torch_generator, _ = load_generator(checkpoint)
+    torch_generator = rebuild(checkpoint)[1]["generator"]
     z = torch.randn(5, onnx_generator.latent_dim)
 
     def torch_call() -> None:
@@ -64,7 +64,7 @@ def compute_floor(model: str, artifacts: Path, checkpoint: Path, repeats: int) -
             pngs_base64(torch_generator(torch.full((5,), 3), z)[:, 0].numpy())
 
     try:
-        return {"onnx_ms": median_ms(lambda: pngs_base64(onnx_generator.generate(3, 5, 1)), repeats),
+        return {"onnx_ms": median_ms(lambda: pngs_base64(onnx_generator.sample(3, 5, 1)), repeats),
                 "torch_ms": median_ms(torch_call, repeats)}
     finally:
         torch.set_num_threads(threads)
@@ -214,8 +214,9 @@ def data_path(data_dir: Path, rounds: int) -> dict:
 
     from digits.idx import load_split
     from training.data import DeviceDataset
+    from training.models import GENERATORS
     from training.precision import Precision
-    from training.train import RECIPES, parse_args, resolve_defaults
+    from training.train import parse_args, resolve_defaults
 
     images, labels = load_split(data_dir, "train")
     data = DeviceDataset.from_arrays(images, labels, torch.device("cpu"))
@@ -232,7 +233,7 @@ def data_path(data_dir: Path, rounds: int) -> dict:
         loader_s = statistics.median(timed(lambda: sum(1 for _ in loader)) for _ in range(rounds))
     args = parse_args(["--model", "cvae"])
     resolve_defaults(args, None, Path("."))
-    recipe = RECIPES["cvae"].Recipe(args, torch.device("cpu"), lambda m: m, Precision(torch.device("cpu")))
+    recipe = GENERATORS["cvae"].Recipe(args, torch.device("cpu"), lambda m: m, Precision(torch.device("cpu")))
     steps = data.steps_per_epoch(128)
     epoch_s = timed(lambda: [recipe.train_step(x, y, 20.0) for x, y in data.batches(128, 0, 0)])
     return {"tensor_s": tensor_s, "dataloader_s": loader_s, "train_epoch_s": epoch_s, "steps": steps}

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from flask import Flask, jsonify, render_template_string, request
 
-from export.onnx_export import load_generator
+from export.checkpoints import rebuild
 from webapp.imaging import pngs_base64
 
 PAGE = """<!doctype html><title>digit {{ digit }}</title>
@@ -17,7 +17,7 @@ PAGE = """<!doctype html><title>digit {{ digit }}</title>
 
 def create_app() -> Flask:
     torch.set_num_threads(1)  # one thread per worker, as the onnxruntime server
-    generator, _ = load_generator(Path(os.environ.get("BENCH_CHECKPOINT", "runs/cvae/checkpoint.pt")))
+    generator = rebuild(Path(os.environ.get("BENCH_CHECKPOINT", "runs/cvae/checkpoint.pt")))[1]["generator"]
     app = Flask(__name__)
 
     def generate() -> tuple[int, int, list[str]]:

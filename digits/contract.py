@@ -103,6 +103,23 @@ def check_encoder(path: Path, session: ort.InferenceSession, generator: str, gen
     check_pair(path, meta, generator, generator_sha256)
 
 
+def check_judge(path: Path, session: ort.InferenceSession) -> int:
+    """The judge's contract (docs/contracts.md): image [N,1,28,28] -> probs [N,10] and features [N,F], with
+    its measured test accuracy in the metadata; returns F."""
+    meta = metadata_of(session)
+    if meta.get("role") != "judge":
+        raise ModelError(f"{path}: metadata role is not judge")
+    features = metadata_int(path, meta, "features")
+    check_io(path, session, {"image": ("float", ["N", 1, 28, 28])}, {"probs": ["N", 10], "features": ["N", features]})
+    try:
+        accuracy = float(meta.get("test_accuracy", ""))
+    except ValueError:
+        accuracy = -1.0
+    if not 0 <= accuracy <= 1:
+        raise ModelError(f"{path}: metadata test_accuracy is not a number in [0, 1]")
+    return features
+
+
 def check_pair(path: Path, meta: dict[str, str], generator: str, generator_sha256: str) -> None:
     """An extension file belongs to one generator file, named and hashed in its metadata."""
     if meta.get("generator") != generator or meta.get("generator_sha256") != generator_sha256:

@@ -48,7 +48,7 @@ class Encoder:
 
 
 @dataclass
-class Generator:
+class OnnxGenerator:
     name: str
     path: Path
     latent_dim: int
@@ -62,7 +62,7 @@ class Generator:
         MNIST placed its digits."""
         return mnist_centred(run_batches(self.session, {"digit": digits.astype(np.int64), "z": z.astype(np.float32)}))
 
-    def generate(self, digit: int, count: int, seed: int) -> np.ndarray:
+    def sample(self, digit: int, count: int, seed: int) -> np.ndarray:
         """``count`` samples of one digit; same seed, same images."""
         return self.images(np.full(count, digit), noise(seed, count, self.latent_dim))
 
@@ -106,13 +106,13 @@ def open_session(path: Path, threads: int) -> ort.InferenceSession:
         raise ModelError(f"{path}: not a loadable ONNX model ({first_line[:200]})") from None
 
 
-def load_generators(folder: Path, threads: int) -> dict[str, Generator]:
+def load_generators(folder: Path, threads: int) -> dict[str, OnnxGenerator]:
     """Open every generator in the folder with its style file; any bad file stops start-up.
 
     Files with a ``role`` in their metadata are not generators: ``style`` and ``encoder`` files
     join their generator (checked against its hash), the judge is opened by the evaluation.
     """
-    generators: dict[str, Generator] = {}
+    generators: dict[str, OnnxGenerator] = {}
     extensions: dict[str, list[tuple[Path, ort.InferenceSession]]] = {}
     for path in sorted(Path(folder).glob("*.onnx")):
         session = open_session(path, threads)
@@ -123,7 +123,7 @@ def load_generators(folder: Path, threads: int) -> dict[str, Generator]:
         name, latent_dim, meta = check_generator(path, session)
         if name in generators:
             raise ModelError(f"{path}: model name {name!r} is also used by {generators[name].path.name}")
-        generators[name] = Generator(name, path, latent_dim, meta, session)
+        generators[name] = OnnxGenerator(name, path, latent_dim, meta, session)
     if not generators:
         raise ModelError(f"{folder}: no *.onnx generator files (run make export, or set FLASK_ARTIFACTS_DIR)")
     digests = {name: file_sha256(g.path) for name, g in generators.items()} if extensions else {}
@@ -136,21 +136,21 @@ def load_generators(folder: Path, threads: int) -> dict[str, Generator]:
     return generators
 
 
-def owner_of(generators: dict[str, Generator], path: Path, session: ort.InferenceSession) -> Generator:
+def owner_of(generators: dict[str, OnnxGenerator], path: Path, session: ort.InferenceSession) -> OnnxGenerator:
     owner = generators.get(metadata_of(session).get("model", ""))
     if owner is None:
         raise ModelError(f"{path}: its generator (metadata model) is not in {path.parent}")
     return owner
 
 
-def attach_style(generators: dict[str, Generator], digests: dict[str, str], path: Path,
+def attach_style(generators: dict[str, OnnxGenerator], digests: dict[str, str], path: Path,
                  session: ort.InferenceSession) -> None:
     owner = owner_of(generators, path, session)
     style_dim = check_style(path, session, owner.path.name, digests[owner.name])
     owner.style = Style(path, style_dim, session)
 
 
-def attach_encoder(generators: dict[str, Generator], digests: dict[str, str], path: Path,
+def attach_encoder(generators: dict[str, OnnxGenerator], digests: dict[str, str], path: Path,
                    session: ort.InferenceSession) -> None:
     """An encoder writes styles for its generator's style interface, so it needs that interface too."""
     owner = owner_of(generators, path, session)
@@ -160,10 +160,10 @@ def attach_encoder(generators: dict[str, Generator], digests: dict[str, str], pa
     owner.encoder = Encoder(path, owner.style.style_dim, session)
 
 
-def smoke_test(generator: Generator) -> None:
+def smoke_test(generator: OnnxGenerator) -> None:
     """A real inference now, so a broken graph fails at start-up, not on a user's request."""
     try:
-        generator.generate(0, 2, 0)
+        generator.sample(0, 2, 0)
         if generator.style:
             generator.style.images(np.eye(10, dtype=np.float32)[:2], np.zeros((2, generator.style.style_dim)))
         if generator.encoder:

@@ -10,12 +10,13 @@ import numpy as np
 
 from digits.cli import OneLineParser, command_line, fail, whole
 from digits.files import atomic_path
-from digits.generators import ModelError, load_generators, open_session
+from digits.generators import ModelError, load_generators
 from digits.grid import save_grid
 from digits.idx import DataError, load_split
+from digits.judge import open_judge
 from evaluate.c2st import c2st
 from evaluate.drawings import drawing_scores
-from evaluate.metrics import Reference, generate, real_sample, score
+from evaluate.metrics import Reference, real_sample, samples_per_digit, score
 from evaluate.style import style_scores
 
 THREADS = 2
@@ -80,9 +81,9 @@ def report_tables(real: dict, results: dict[str, dict], floor: float) -> str:
 def score_real(train: np.ndarray, train_labels: np.ndarray, per_digit: int, seed: int, judge_session,
                ref: Reference) -> dict:
     """The reference row: real training digits through exactly a generator's sampling and scoring."""
-    images, digits, picks = real_sample(train, train_labels, per_digit, seed)
+    images, labels, picks = real_sample(train, train_labels, per_digit, seed)
     rest = np.delete(train, picks, axis=0)  # a digit is not novel against itself: measure against the others
-    return score(images, digits, judge_session, ref, novelty_pool=rest) | two_sample(ref.test, images, seed)
+    return score(images, labels, judge_session, ref, novelty_pool=rest) | two_sample(ref.test, images, seed)
 
 
 def two_sample(test: np.ndarray, samples: np.ndarray, seed: int) -> dict:
@@ -103,9 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     judge_path = args.artifacts / "judge.onnx"
     try:
-        if not judge_path.is_file():
-            raise DataError(f"{judge_path}: no judge (train it with python -m training.judge)")
-        judge_session = open_session(judge_path, THREADS)
+        judge_session = open_judge(judge_path, THREADS)
         generators = load_generators(args.artifacts, THREADS)
         train, train_labels = load_split(args.data_dir, "train")
         test, test_labels = load_split(args.data_dir, "test")
@@ -116,14 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     real["fid_real_ratio"] = 1.0
     results = {}
     for model, generator in generators.items():
-        images, digits = generate(generator, args.per_digit, args.seed)
-        results[model] = score(images, digits, judge_session, ref)
+        images, labels = samples_per_digit(generator, args.per_digit, args.seed)
+        results[model] = score(images, labels, judge_session, ref)
         results[model]["fid_real_ratio"] = results[model]["fid"] / real["fid"]
         results[model] |= two_sample(ref.test, images, args.seed)
         if generator.style is not None:
             results[model] |= style_scores(generator.style, judge_session, args.per_digit, MORPHS, args.seed)
         if generator.encoder is not None:  # the test digits as drawings (docs/handwriting.md)
-            results[model] |= drawing_scores(generator, judge_session, test, test_labels, images, digits)
+            results[model] |= drawing_scores(generator, judge_session, test, test_labels, images, labels)
         picks = [i for d in range(10) for i in range(d * args.per_digit, d * args.per_digit + 10)]
         save_grid(images[picks, None], args.artifacts / f"{model}_quality_grid.png")
     judge_meta = judge_session.get_modelmeta().custom_metadata_map

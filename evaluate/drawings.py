@@ -11,7 +11,7 @@ from PIL import Image
 
 from digits import handwriting
 from digits.drawing import normalise
-from digits.generators import Generator
+from digits.generators import OnnxGenerator
 from digits.images import png_bytes
 from digits.judge import judge
 from evaluate.style import row_consistency
@@ -45,17 +45,17 @@ def closer_than_samples(inputs: np.ndarray, reconstructions: np.ndarray, labels:
     return beaten
 
 
-def drawing_scores(generator: Generator, judge_session, digits: np.ndarray, labels: np.ndarray,
-                   samples: np.ndarray, sample_digits: np.ndarray) -> dict[str, float]:
+def drawing_scores(generator: OnnxGenerator, judge_session, drawn: np.ndarray, labels: np.ndarray,
+                   samples: np.ndarray, sample_labels: np.ndarray) -> dict[str, float]:
     """The "in your handwriting" columns for a generator with an encoder: reconstruction, legibility, consistency."""
-    inputs = np.stack([normalise(as_drawing(digit)) for digit in digits])
+    inputs = np.stack([normalise(as_drawing(digit)) for digit in drawn])
     styles = generator.encoder.styles(inputs, labels)
     written = handwriting.write(generator.style, TEXT, handwriting.read_hand(styles))
     reconstructions = generator.style.images(handwriting.EYE[labels], styles)  # each digit in the style read from it
     probs, _ = judge(judge_session, written.reshape(-1, 28, 28))
-    legible = probs.argmax(1) == np.tile(np.arange(10), len(digits))
+    legible = probs.argmax(1) == np.tile(np.arange(10), len(drawn))
     consistency = row_consistency(written)
-    beaten = closer_than_samples(inputs, reconstructions, labels, samples, sample_digits)
+    beaten = closer_than_samples(inputs, reconstructions, labels, samples, sample_labels)
     return {"drawn_reconstruction": float(beaten.mean()),
             "drawn_legibility": float(legible.mean()),
             "drawn_slant": consistency["style_slant"], "drawn_ink": consistency["style_ink"]}

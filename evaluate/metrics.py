@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digits.generators import Generator, noise
+from digits.generators import OnnxGenerator, noise
 from digits.judge import judge
 
 GROUP = 5
@@ -19,10 +19,10 @@ GROUP = 5
 VISIBLE_DISTANCE = 1.0
 
 
-def generate(generator: Generator, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def samples_per_digit(generator: OnnxGenerator, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``per_digit`` samples of each digit, z ~ N(0, I) from a fixed seed: images [N,28,28], digits [N]."""
-    digits = np.repeat(np.arange(10, dtype=np.int64), per_digit)
-    return generator.images(digits, noise(seed, len(digits), generator.latent_dim)), digits
+    labels = np.repeat(np.arange(10, dtype=np.int64), per_digit)
+    return generator.images(labels, noise(seed, len(labels), generator.latent_dim)), labels
 
 
 def real_sample(images: np.ndarray, labels: np.ndarray, per_digit: int,
@@ -48,9 +48,9 @@ def fid(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt)
 
 
-def groups_of(images: np.ndarray, digits: np.ndarray, digit: int) -> np.ndarray:
+def groups_of(images: np.ndarray, labels: np.ndarray, digit: int) -> np.ndarray:
     """Consecutive groups of 5 images of one digit: [G, 5, 784]."""
-    chosen = images[digits == digit].reshape(-1, 28 * 28)
+    chosen = images[labels == digit].reshape(-1, 28 * 28)
     usable = len(chosen) - len(chosen) % GROUP
     return chosen[:usable].reshape(-1, GROUP, 28 * 28)
 
@@ -100,7 +100,7 @@ class Reference:
         return cls(train, test, test_labels, test_features, fid(train_features, test_features), novelty)
 
 
-def score(images: np.ndarray, digits: np.ndarray, judge_session, ref: Reference,
+def score(images: np.ndarray, labels: np.ndarray, judge_session, ref: Reference,
           novelty_pool: np.ndarray | None = None) -> dict:
     """Every number of the quality table for one generator's samples.
 
@@ -109,10 +109,10 @@ def score(images: np.ndarray, digits: np.ndarray, judge_session, ref: Reference,
     """
     probs, features = judge(judge_session, images)
     predicted = probs.argmax(1)
-    per_digit = {str(d): float((predicted[digits == d] == d).mean()) for d in range(10)}
+    per_digit = {str(d): float((predicted[labels == d] == d).mean()) for d in range(10)}
     diversity, distinct = [], []
     for d in range(10):
-        gen_groups = groups_of(images, digits, d)
+        gen_groups = groups_of(images, labels, d)
         real_groups = groups_of(ref.test, ref.test_labels, d)
         off = ~np.eye(GROUP, dtype=bool)
         diversity.append(pairwise(gen_groups)[:, off].mean() / pairwise(real_groups)[:, off].mean())
@@ -121,10 +121,10 @@ def score(images: np.ndarray, digits: np.ndarray, judge_session, ref: Reference,
     novelty = float(np.median(nearest_distance(images, ref.train if novelty_pool is None else novelty_pool)))
     return {
         "samples": int(len(images)),
-        "accuracy": float((predicted == digits).mean()),
+        "accuracy": float((predicted == labels).mean()),
         "accuracy_min_digit": min(per_digit.values()),
         "accuracy_per_digit": per_digit,
-        "confidence": float(probs[np.arange(len(digits)), digits].mean()),
+        "confidence": float(probs[np.arange(len(labels)), labels].mean()),
         "fid": generated_fid,
         "fid_ratio": generated_fid / ref.floor_fid,
         "diversity_ratio": float(np.mean(diversity)),

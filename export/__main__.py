@@ -1,32 +1,37 @@
-"""python -m export [--model cvae|cgan] [--checkpoint PATH] [--out PATH]"""
+"""python -m export [--model cvae|cgan|judge] [--checkpoint PATH] [--out PATH]: every ONNX file this project ships."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
 from digits.cli import OneLineParser, command_line, fail, whole
-from export.onnx_export import ARTIFACT_NAMES, ExportError, encoder_of, export, load_recipe
-from training.checkpoint import CheckpointError
+from export.checkpoints import rebuild
+from export.generator import export_generator
+from export.judge import export_judge
+from export.verify import ExportError
+from training.checkpoint import FULL, CheckpointError
+from training.models import EXPORTABLE
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(prog="python -m export", description="Export a trained generator to ONNX.")
-    p.add_argument("--model", choices=sorted(ARTIFACT_NAMES),
+    p = OneLineParser(prog="python -m export", description="Export a trained model to ONNX, verified, with its card.")
+    p.add_argument("--model", choices=sorted(EXPORTABLE),
                    help="which run to export (default cvae); checked against the checkpoint")
     p.add_argument("--checkpoint", type=Path,
-                   help="full or generator_epoch_N checkpoint (default: runs/<model>/checkpoint.pt)")
-    p.add_argument("--out", type=Path, help="default: artifacts/<the model's file name>")
+                   help=f"full or generator_epoch_N checkpoint (default: runs/<model>/{FULL})")
+    p.add_argument("--out", type=Path,
+                   help="default: artifacts/" + ", ".join(f"{m.ARTIFACT} ({n})" for n, m in EXPORTABLE.items()))
     p.add_argument("--seed", type=whole(0, 2**32 - 1), default=0, help="seed of the parity inputs and the sample grid")
     args = p.parse_args(argv)
-    ckpt = args.checkpoint or Path("runs") / (args.model or "cvae") / "checkpoint.pt"
+    ckpt = args.checkpoint or Path("runs") / (args.model or "cvae") / FULL
     try:
-        recipe, state = load_recipe(ckpt)
-        model = state["meta"]["model"]
-        if args.model and args.model != model:
-            raise ExportError(f"{ckpt}: holds a {model}, not a {args.model}; nothing written")
-        out = args.out or Path("artifacts") / ARTIFACT_NAMES[model]
-        max_diff = export(recipe.generator().eval(), state, out, args.seed, command_line("export", argv),
-                          encoder_of(recipe, state))
+        name, modules, state = rebuild(ckpt)
+        if args.model and args.model != name:
+            raise ExportError(f"{ckpt}: holds a {name}, not a {args.model}; nothing written")
+        facts = EXPORTABLE[name]
+        out = args.out or Path("artifacts") / facts.ARTIFACT
+        export = export_judge if name == "judge" else export_generator
+        max_diff = export(modules, state, out, args.seed, command_line("export", argv), facts)
     except (ExportError, CheckpointError, OSError) as exc:
         return fail(exc, 2)  # a user error, as for every command here
     print(f"wrote {out} (max abs diff vs PyTorch {max_diff:.2e})")

@@ -8,17 +8,17 @@ from pathlib import Path
 from tqdm import tqdm
 
 from digits.files import atomic_folder
-from digits.generators import Generator, load_generators
+from digits.generators import OnnxGenerator, load_generators
 from digits.idx import DataError
 from generate.card import CARD_NAME, make_card
-from generate.sampling import latents, render
+from generate.sampling import images_in_batches, latents
 from generate.writers import FORMATS
 
 BATCH_SIZE = 128
 WORKERS = os.cpu_count() or 1
 
 
-def open_generator(artifacts: Path, name: str) -> Generator:
+def open_generator(artifacts: Path, name: str) -> OnnxGenerator:
     """The generator called ``name`` among the checked ``*.onnx`` files of ``artifacts``, one core per call."""
     generators = load_generators(artifacts, 1)
     if name not in generators:
@@ -37,15 +37,15 @@ def check_target(out: Path, force: bool) -> bool:
     return True
 
 
-def build(generator: Generator, counts: dict[int, int], seed: int, fmt: str, out: Path, *,
+def build(generator: OnnxGenerator, counts: dict[int, int], seed: int, fmt: str, out: Path, *,
           force: bool = False, batch_size: int = BATCH_SIZE, workers: int = WORKERS, command: str = "") -> dict:
     """Write the dataset and its card to ``out`` atomically and return the card."""
     replace = check_target(out, force)
-    digits, z = latents(counts, generator.latent_dim, seed)
-    with tqdm(total=len(digits), unit="img", desc=f"{generator.name} digits", disable=None) as bar:
-        images = render(generator, digits, z, batch_size, workers, bar.update)
+    labels, z = latents(counts, generator.latent_dim, seed)
+    with tqdm(total=len(labels), unit="img", desc=f"{generator.name} digits", disable=None) as bar:
+        images = images_in_batches(generator, labels, z, batch_size, workers, bar.update)
     card = make_card(generator, counts, seed, fmt, command)
     with atomic_folder(out, replace) as folder:
-        FORMATS[fmt](folder, images, digits)
+        FORMATS[fmt](folder, images, labels)
         (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
     return card

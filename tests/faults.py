@@ -34,7 +34,7 @@ def half_write(then: Callable[[], NoReturn]) -> Callable[[Path, bytes], NoReturn
 
 def kill_in_training(epoch: int, step: int) -> None:
     """Every recipe's ``train_step`` SIGKILLs the process once ``step`` steps of ``epoch`` are done."""
-    from training.train import RECIPES
+    from training.models import GENERATORS
 
     done = 0
 
@@ -45,7 +45,7 @@ def kill_in_training(epoch: int, step: int) -> None:
                 die()
             done += 1
 
-    for module in RECIPES.values():
+    for module in GENERATORS.values():
         original = module.Recipe.train_step
 
         def train_step(self, x, digit, progress: float, original=original):

@@ -14,18 +14,21 @@ import onnxruntime as ort
 import pytest
 import torch
 
-import export.onnx_export
+import export.verify
 from digits.contract import ModelError, check_encoder
 from digits.generators import load_generators
 from digits.idx import load_split
 from export.__main__ import main as export_main
-from export.onnx_export import ARTIFACT_NAMES, load_generator, load_recipe
+from export.checkpoints import rebuild
+from export.onnx import TOLERANCE, parity, to_onnx
 from tests.faults import half_write
 from training.conditioning import Styled
-from training.onnx import TOLERANCE, parity, to_onnx
+from training.models import GENERATORS
 from training.train import main as train_main
 
 pytestmark = pytest.mark.training
+
+ARTIFACT_NAMES = {name: module.ARTIFACT for name, module in GENERATORS.items()}
 
 LATENT_DIM = 4
 NOISE_DIM = {"cvae": LATENT_DIM + 1, "cgan": LATENT_DIM}  # the CVAE's prior takes one more coordinate
@@ -41,7 +44,7 @@ def metadata(path: Path) -> dict[str, str]:
     return session(path).get_modelmeta().custom_metadata_map
 
 
-def generate(path: Path, digit: np.ndarray, z: np.ndarray) -> np.ndarray:
+def run_generator(path: Path, digit: np.ndarray, z: np.ndarray) -> np.ndarray:
     return session(path).run(["image"], {"digit": digit.astype(np.int64), "z": z.astype(np.float32)})[0]
 
 
@@ -60,7 +63,7 @@ def assert_contract(path: Path, model: str) -> int:
     assert isinstance(latent_dim, int) and latent_dim >= 1
     rng = np.random.default_rng(0)
     for n in (1, 5):
-        out = generate(path, np.arange(n) % 10, rng.standard_normal((n, latent_dim)))
+        out = run_generator(path, np.arange(n) % 10, rng.standard_normal((n, latent_dim)))
         assert out.shape == (n, 1, 28, 28) and out.dtype == np.float32
         assert 0.0 <= out.min() and out.max() <= 1.0
     assert max(op.version for op in onnx.load(str(path)).opset_import if op.domain in ("", "ai.onnx")) >= 18
@@ -68,6 +71,11 @@ def assert_contract(path: Path, model: str) -> int:
     assert meta["model"] == model and meta["latent_dim"] == str(latent_dim)
     assert meta["dataset"].startswith("MNIST") and int(meta["train_images"]) > 0 and int(meta["epochs"]) >= 1
     return latent_dim
+
+
+def shipped(checkpoint: Path) -> dict[str, torch.nn.Module]:
+    """The modules the export rebuilt from a checkpoint: what the ONNX files must match."""
+    return rebuild(checkpoint)[1]
 
 
 def export_to(checkpoint: Path, out: Path) -> int:
@@ -131,7 +139,7 @@ def test_style_file_meets_its_contract_and_names_its_generator(exported, model):
 
 
 def test_style_matches_pytorch_for_digits_and_blends(run_dir, exported, model):
-    generator, _ = load_generator(run_dir / "checkpoint.pt")
+    generator = shipped(run_dir / "checkpoint.pt")["generator"]
     rng = np.random.default_rng(6)
     eye = np.eye(10, dtype=np.float32)
     t = rng.random((16, 1)).astype(np.float32)
@@ -145,7 +153,7 @@ def test_style_matches_pytorch_for_digits_and_blends(run_dir, exported, model):
 
 def test_a_style_one_hot_draws_what_the_generator_draws_for_that_code(run_dir, model):
     """One code path: the style interface with a one-hot label is the generator's own renderer."""
-    generator, _ = load_generator(run_dir / "checkpoint.pt")
+    generator = shipped(run_dir / "checkpoint.pt")["generator"]
     digit = torch.tensor([0, 4, 9])
     width = STYLE_DIM[model] if model == "cgan" else LATENT_DIM
     code = torch.randn(3, width, generator=torch.Generator().manual_seed(0))
@@ -192,10 +200,10 @@ def test_encoder_meets_its_contract_and_names_its_generator(exported, encoder_pa
 
 @CVAE_ONLY
 def test_encoder_matches_pytorch(run_dir, encoder_path, real_digits):
-    recipe, _ = load_recipe(run_dir / "checkpoint.pt")
+    modules = shipped(run_dir / "checkpoint.pt")
     images, digits = real_digits
     with torch.no_grad():
-        want = recipe.style_encoder().eval()(torch.from_numpy(images), torch.from_numpy(digits)).numpy()
+        want = modules["encoder"](torch.from_numpy(images), torch.from_numpy(digits)).numpy()
     got = session(encoder_path).run(["style"], {"image": images, "digit": digits})[0]
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
 
@@ -204,12 +212,12 @@ def test_encoder_matches_pytorch(run_dir, encoder_path, real_digits):
 def test_the_style_read_from_a_digit_is_drawn_back_as_the_decoder_draws_its_posterior_mean(
         run_dir, exported, encoder_path, real_digits):
     """The encoder speaks the style interface's units: style interface(encoder(x, d)) = decoder(mu(x, d))."""
-    recipe, _ = load_recipe(run_dir / "checkpoint.pt")
+    modules = shipped(run_dir / "checkpoint.pt")
     images, digits = real_digits
     label = np.eye(10, dtype=np.float32)[digits]
     with torch.no_grad():
-        mu, _ = recipe.model.encode(torch.from_numpy(images), torch.from_numpy(digits))
-        want = recipe.generator().eval().render(torch.from_numpy(label), mu).numpy()
+        mu, _ = modules["encoder"].model.encode(torch.from_numpy(images), torch.from_numpy(digits))
+        want = modules["generator"].render(torch.from_numpy(label), mu).numpy()
     styles = session(encoder_path).run(["style"], {"image": images, "digit": digits})[0]
     got = session(exported.parent / "cvae_style.onnx").run(["image"], {"label": label, "style": styles})[0]
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
@@ -255,27 +263,27 @@ def test_export_metadata_describes_the_run(exported):
 
 
 def test_export_matches_pytorch(run_dir, exported, model):
-    generator, _ = load_generator(run_dir / "checkpoint.pt")
+    generator = shipped(run_dir / "checkpoint.pt")["generator"]
     rng = np.random.default_rng(1)
     digit, z = rng.integers(0, 10, 32), rng.standard_normal((32, NOISE_DIM[model])).astype(np.float32)
     with torch.no_grad():
         want = generator(torch.from_numpy(digit), torch.from_numpy(z)).numpy()
-    np.testing.assert_allclose(generate(exported, digit, z), want, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(run_generator(exported, digit, z), want, atol=1e-4, rtol=0)
 
 
 def test_export_from_generator_checkpoint(run_dir, model, tmp_path):
     out = tmp_path / ARTIFACT_NAMES[model]
     assert export_to(run_dir / "generator_epoch_1.pt", out) == 0
     assert assert_contract(out, model) == NOISE_DIM[model] and metadata(out)["epochs"] == "1"
-    generator, _ = load_generator(run_dir / "generator_epoch_1.pt")
+    generator = shipped(run_dir / "generator_epoch_1.pt")["generator"]
     digit, z = np.arange(10), np.random.default_rng(2).standard_normal((10, NOISE_DIM[model])).astype(np.float32)
     with torch.no_grad():
         want = generator(torch.from_numpy(digit), torch.from_numpy(z)).numpy()
-    np.testing.assert_allclose(generate(out, digit, z), want, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(run_generator(out, digit, z), want, atol=1e-4, rtol=0)
 
 
 def test_export_refuses_when_parity_fails(run_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(export.onnx_export, "parity", lambda *args: 0.5)
+    monkeypatch.setattr(export.verify, "parity", lambda *args: 0.5)
     out = tmp_path / "cvae_decoder.onnx"
     out.write_bytes(b"previous model")
     assert export_to(run_dir / "checkpoint.pt", out) != 0
@@ -349,7 +357,7 @@ def test_artifact_was_trained_on_all_of_mnist(artifact):
 def test_artifact_samples_vary_with_z(artifact):
     latent_dim = int(metadata(artifact)["latent_dim"])
     z = np.random.default_rng(3).standard_normal((5, latent_dim))
-    images = generate(artifact, np.full(5, 7), z)
+    images = run_generator(artifact, np.full(5, 7), z)
     for a, b in itertools.combinations(images, 2):
         assert np.abs(a - b).max() > 0.05
 

@@ -21,7 +21,7 @@ import pytest
 from digits.generators import load_generators, open_session
 from digits.idx import load_split
 from evaluate.c2st import c2st
-from evaluate.metrics import Reference, generate, score
+from evaluate.metrics import Reference, samples_per_digit, score
 from evaluate.style import style_scores
 
 PER_DIGIT = 200
@@ -100,7 +100,7 @@ def slack(name: str, bound: float) -> float:
 @pytest.mark.parametrize("model", sorted(FLOORS))
 def test_generator_still_measures_up(committed, judge, reference, recorded, model):
     generator = committed[model]
-    images, digits = generate(generator, PER_DIGIT, SEED)
+    images, digits = samples_per_digit(generator, PER_DIGIT, SEED)
     now = score(images, digits, judge, reference)
     now["fid_real_ratio"] = now["fid"] / recorded["real"]["fid"]
     now["c2st"] = c2st(reference.test, images, SEED)

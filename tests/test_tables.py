@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tools.tables import main, render
+from tools.tables import main, rendered_tables
 
 RECORDS = ["artifacts/quality.json", "artifacts/cas.json",
            *(f"bench/{p.name}" for p in sorted(ROOT.glob("bench/results_*.json")))]
@@ -26,7 +26,7 @@ def copy_checkout(tmp_path: Path) -> Path:
 def used_tables() -> set[str]:
     """The tables some document of the checkout shows."""
     text = "\n".join(p.read_text() for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
-    return {name for name in render(ROOT) if f"<!-- table: {name} -->" in text}
+    return {name for name in rendered_tables(ROOT) if f"<!-- table: {name} -->" in text}
 
 
 def first_model_with(record: dict, key: str) -> str:
@@ -72,7 +72,7 @@ def test_a_changed_record_makes_the_check_fail_naming_its_table(tmp_path, capsys
 
     assert main(["--root", str(root)]) == 0  # the rewrite
     assert main(["--check", "--root", str(root)]) == 0
-    assert f"<!-- table: {table} -->\n\n{render(root)[table]}\n\n<!-- /table -->" in "".join(
+    assert f"<!-- table: {table} -->\n\n{rendered_tables(root)[table]}\n\n<!-- /table -->" in "".join(
         p.read_text() for p in root.rglob("*.md"))
 
 

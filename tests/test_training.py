@@ -16,8 +16,9 @@ from PIL import Image
 from digits.files import atomic_path
 from tests.training_helpers import assert_same_run
 from training import checkpoint
+from training.models import GENERATORS
 from training.precision import Precision
-from training.train import RECIPES, main, parse_args, resolve_defaults
+from training.train import main, parse_args, resolve_defaults
 
 pytestmark = pytest.mark.training
 
@@ -55,7 +56,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module", params=sorted(RECIPES))
+@pytest.fixture(scope="module", params=sorted(GENERATORS))
 def model(request) -> str:
     return request.param
 
@@ -107,7 +108,7 @@ def test_metrics_has_one_finite_line_per_epoch(two_epochs, model):
     lines = metrics(two_epochs)
     assert [line["epoch"] for line in lines] == [1, 2]
     for line in lines:
-        for key in RECIPES[model].Recipe.loss_names:
+        for key in GENERATORS[model].Recipe.loss_names:
             assert math.isfinite(line[key]), line
 
 
@@ -118,7 +119,7 @@ def test_resume_matches_an_uninterrupted_run(two_epochs, resumed):
 
 
 def test_resume_logs_the_same_losses(two_epochs, resumed, model):
-    keys = ("epoch", *RECIPES[model].Recipe.loss_names)
+    keys = ("epoch", *GENERATORS[model].Recipe.loss_names)
     assert [{k: line[k] for k in keys} for line in metrics(resumed)] == \
         [{k: line[k] for k in keys} for line in metrics(two_epochs)]
 
@@ -199,13 +200,13 @@ def test_atomic_path_keeps_old_target_when_body_raises(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.bin"]
 
 
-@pytest.mark.parametrize("name", sorted(RECIPES))
+@pytest.mark.parametrize("name", sorted(GENERATORS))
 def test_the_critic_gets_gradients_from_its_own_step_only(name):
     """Both models train against a critic: in one training step each of its weights receives exactly one
     gradient (the critic's step); the generator's step runs through a frozen critic, never into it."""
     args = parse_args(["--model", name, "--width", "4", "--latent-dim", "4"])
     resolve_defaults(args, None, Path("no checkpoint"))
-    recipe = RECIPES[name].Recipe(args, torch.device("cpu"), lambda m: m, Precision(torch.device("cpu")))
+    recipe = GENERATORS[name].Recipe(args, torch.device("cpu"), lambda m: m, Precision(torch.device("cpu")))
     received = []
     for p in recipe.D.parameters():
         p.register_hook(lambda grad: received.append(grad))

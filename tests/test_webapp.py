@@ -177,7 +177,7 @@ def test_unknown_route_and_method(client):
 
 def test_unexpected_failure_is_a_clean_500(app, monkeypatch):
     generator = app.extensions["generators"]["cvae"]
-    monkeypatch.setattr(generator, "generate", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(generator, "sample", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
     client = app.test_client()
     api = client.get("/api/v1/generate?digit=1&seed=1")
     assert api.status_code == 500 and "boom" not in api.get_data(as_text=True)

@@ -59,7 +59,7 @@ def quality_tables(record: dict) -> dict[str, str]:
     }
 
 
-def render(root: Path) -> dict[str, str]:
+def rendered_tables(root: Path) -> dict[str, str]:
     """Every table the committed records under ``root`` give, by marker name."""
     tables: dict[str, str] = {}
     quality, cas = root / "artifacts" / "quality.json", root / "artifacts" / "cas.json"
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", type=Path, default=ROOT, help="the checkout (default: this one)")
     args = p.parse_args(argv)
     try:
-        tables = render(args.root)
+        tables = rendered_tables(args.root)
         results = []
         for path in documents(args.root):
             text = path.read_text()

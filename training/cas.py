@@ -22,17 +22,17 @@ import numpy as np
 from digits.cas_report import table
 from digits.cli import command_line, fail
 from digits.files import atomic_path, file_sha256
-from digits.generators import Generator, ModelError, open_session
+from digits.generators import ModelError, OnnxGenerator
 from digits.idx import DataError, load_split
-from digits.judge import judge
+from digits.judge import judge, open_judge
 from generate.dataset import build, open_generator
+from training.classifier import add_recipe_args, check_recipe, predict, train_classifier
 from training.distributed import resolve_device
-from training.judge import add_recipe_args, check_recipe, predict, train_classifier
 
 THREADS = 2
 
 
-def synthetic_digits(generator: Generator, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+def synthetic_digits(generator: OnnxGenerator, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
     """The generated training set, through ``generate``'s idx files and the project's reader, and its command."""
     command = shlex.join(["python", "-m", "generate", "--model", generator.name, "--per-digit", str(per_digit),
                           "--seed", str(seed), "--format", "idx"])
@@ -50,7 +50,7 @@ def scored(predicted: np.ndarray, labels: np.ndarray) -> dict:
 
 def real_reference(judge_path: Path, test_x: np.ndarray, test_y: np.ndarray) -> dict:
     """The judge (the recipe trained on real digits) scored the same way, through its ONNX file."""
-    session = open_session(judge_path, THREADS)
+    session = open_judge(judge_path, THREADS)
     meta = dict(session.get_modelmeta().custom_metadata_map)
     probs, _ = judge(session, test_x / 255.0)
     return {**scored(probs.argmax(1), test_y), "file": judge_path.name, "sha256": file_sha256(judge_path),

@@ -17,6 +17,12 @@ from training.precision import Precision
 DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 2e-4, "latent_dim": 64, "width": 32, "ema_decay": 0.999,
             "mode_seeking": 0.05}
 
+ARTIFACT = "cgan_generator.onnx"
+TITLE = "CGAN generator"
+ABOUT = """`z` is the generator's noise. Pixels are the generator's sigmoid outputs; the weights are the
+exponential moving average of the trained generator's. A GAN has no way back from an image to its noise,
+so no style encoder ships with it."""
+
 # The style interface draws at 0.8 of the noise's spread (the truncation trick): measured on an early
 # 60,000-digit run, digits written in one hand were legible 97.4% of the time at full spread and
 # 99.2% at 0.8, with the same slant and ink consistency (docs/handwriting.md).
@@ -116,9 +122,23 @@ class Recipe:
         self.opt_D.load_state_dict(state["opt_D"])
 
 
+def shipped(state: dict) -> dict[str, nn.Module]:
+    """The exported generator (the EMA weights) rebuilt from what a checkpoint records, with no optimizer
+    or discriminator."""
+    config = state["config"]
+    generator = Generator(config["latent_dim"], config["width"])
+    if "recipe" in state:  # AveragedModel's state: the module's under "module.", and its update count
+        weights = {k.removeprefix("module."): v for k, v in state["recipe"]["ema"].items() if k != "n_averaged"}
+    else:
+        weights = state["generator"]
+    generator.load_state_dict(weights)
+    return {"generator": generator.eval()}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cgan")
-    group.add_argument("--ema-decay", type=float, help="EMA decay of the exported generator (default 0.999)")
+    group.add_argument("--ema-decay", type=float,
+                       help=f"EMA decay of the exported generator (default {DEFAULTS['ema_decay']:g})")
     group.add_argument("--mode-seeking", type=float,
                        help="weight of the mode-seeking term that keeps samples apart for different noise "
-                            "(default 0.05)")
+                            f"(default {DEFAULTS['mode_seeking']:g})")

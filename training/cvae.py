@@ -22,6 +22,13 @@ from training.prior import MixturePrior
 DEFAULTS = {"epochs": 30, "batch_size": 128, "lr": 1e-3, "latent_dim": 16, "width": 32,
             "beta": 0.1, "kl_warmup": 2.0, "prior_components": 8, "adversarial": 2.0}
 
+ARTIFACT = "cvae_decoder.onnx"
+TITLE = "CVAE generator"
+ABOUT = """`z` is the latent code and, last, 1 coordinate that picks the component of the fitted mixture
+prior. Pixels are the decoder's Bernoulli means, trained against a critic as well (a CVAE-GAN): strokes
+may still be softer than real ink (docs/quality.md). Beside the style interface ships the style encoder,
+which reads a drawn digit's hand."""
+
 # Styles are drawn at this fraction of the within-digit spread: measured on a 60,000-digit model,
 # full spread wrote 89% of digits legibly (worst digit 73%), half of it 99.6% with the same
 # consistency of slant and ink (docs/handwriting.md).
@@ -92,12 +99,12 @@ class CVAE(nn.Module):
         return logits[:len(x)], logits[len(x):], mu, logvar
 
     @torch.no_grad()
-    def fit_prior(self, images: torch.Tensor, digits: torch.Tensor) -> None:
+    def fit_prior(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         """Fit the sampling prior to where the encoder puts the training images."""
-        stats = [self.encode(x.float() / 255, d) for x, d in zip(images.split(1000), digits.split(1000), strict=True)]
+        stats = [self.encode(x.float() / 255, d) for x, d in zip(images.split(1000), labels.split(1000), strict=True)]
         mu = torch.cat([m for m, _ in stats]).double()
         var = torch.cat([lv for _, lv in stats]).double().exp()
-        self.decoder.prior.fit(mu, var, digits)
+        self.decoder.prior.fit(mu, var, labels)
 
 
 class StyleEncoder(nn.Module):
@@ -191,14 +198,26 @@ class Recipe:
             self.opt_D.load_state_dict(state["opt_D"])
 
 
+def shipped(state: dict) -> dict[str, nn.Module]:
+    """The exported modules rebuilt from what a checkpoint records, with no optimizer or critic: the
+    decoder, and from a full checkpoint also the style encoder (a generator_epoch_N file has none)."""
+    config = state["config"]
+    model = CVAE(config["latent_dim"], config["width"], config["prior_components"])
+    if "recipe" not in state:
+        model.decoder.load_state_dict(state["generator"])
+        return {"generator": model.decoder.eval()}
+    model.load_state_dict(state["recipe"]["model"])
+    return {"generator": model.decoder.eval(), "encoder": StyleEncoder(model.eval())}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("cvae")
+    group, d = parser.add_argument_group("cvae"), DEFAULTS
     group.add_argument("--kl-warmup", type=float,
-                       help="epochs over which the KL weight rises linearly from 0 to --beta (default 2)")
-    group.add_argument("--beta", type=float, help="final KL weight (default 0.1); below 1 gives sharper digits, "
-                                                  "the fitted prior keeps samples on-manifold")
+                       help=f"epochs over which the KL weight rises from 0 to --beta (default {d['kl_warmup']:g})")
+    group.add_argument("--beta", type=float, help=f"final KL weight (default {d['beta']:g}); below 1 gives sharper "
+                                                  "digits, the fitted prior keeps samples on-manifold")
     group.add_argument("--prior-components", type=int,
-                       help="Gaussian components per digit in the fitted sampling prior (default 8)")
+                       help=f"Gaussian components per digit in the fitted prior (default {d['prior_components']})")
     group.add_argument("--adversarial", type=float,
-                       help="weight of the critic's loss relative to the reconstruction's, balanced by gradient "
-                            "norm at the decoder's last layer (default 2; 0 = the plain CVAE)")
+                       help="weight of the critic's loss relative to the reconstruction's, balanced by gradient norm "
+                            f"at the decoder's last layer (default {d['adversarial']:g}; 0 = the plain CVAE)")

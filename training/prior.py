@@ -53,18 +53,18 @@ class MixturePrior(nn.Module):
         return digit_mean.float(), ((vectors * values.clamp_min(0).sqrt()) @ vectors.T).float()
 
     @torch.no_grad()
-    def fit(self, mu: torch.Tensor, var: torch.Tensor, digits: torch.Tensor, seed: int = 0) -> None:
+    def fit(self, mu: torch.Tensor, var: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> None:
         """Per digit: k-means on the posterior means, then each cluster's cov(mu) + mean(sigma^2)."""
         generator = torch.Generator().manual_seed(seed)
         eye = torch.eye(mu.shape[1], dtype=mu.dtype, device=mu.device)
         for d in range(10):
-            x, v = mu[digits == d], var[digits == d]
+            x, v = mu[labels == d], var[labels == d]
             if len(x) < 2 * self.components:
                 continue  # too few images of this digit: keep the current prior
-            labels = kmeans(x, self.components, generator)
-            weights = torch.bincount(labels, minlength=self.components).to(mu.dtype)
+            clusters = kmeans(x, self.components, generator)
+            weights = torch.bincount(clusters, minlength=self.components).to(mu.dtype)
             for j in range(self.components):
-                chosen = labels == j
+                chosen = clusters == j
                 if chosen.sum() < 2:
                     weights[j] = 0
                     continue

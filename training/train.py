@@ -24,36 +24,36 @@ from digits.cli import command_line, fail
 from digits.files import atomic_path
 from digits.grid import save_grid
 from digits.idx import DataError, load_split
-from training import cgan, checkpoint, cvae, distributed
+from training import checkpoint, distributed
 from training.board import Board
 from training.data import DeviceDataset
 from training.mnist import load_or_download
+from training.models import GENERATORS
 from training.precision import Precision
 
-RECIPES = {"cvae": cvae, "cgan": cgan}
 COMMON_DEFAULTS = {"seed": 0, "limit": 0}
 DEFAULT_DATA = Path("data")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=sorted(RECIPES), default="cvae")
-    p.add_argument("--epochs", type=int, help="total epochs (default: per model, cvae 30, cgan 30: 14,040 and "
-                                              "28,110 steps on 60,000 digits)")
-    p.add_argument("--batch-size", type=int, help="global batch, split across ranks (default: cvae 128, cgan 64)")
-    p.add_argument("--lr", type=float, help="default: per model, cvae 1e-3, cgan 2e-4")
+    p.add_argument("--model", choices=sorted(GENERATORS), default="cvae")
+    p.add_argument("--epochs", type=int, help=f"total epochs (default: {per_model('epochs')})")
+    p.add_argument("--batch-size", type=int,
+                   help=f"global batch, split across ranks (default: {per_model('batch_size')})")
+    p.add_argument("--lr", type=float, help=f"default: {per_model('lr')}")
     p.add_argument("--latent-dim", type=int,
-                   help="the CGAN's noise width (default 64) or the CVAE's code width (default 16; its z, the ONNX "
-                        "latent_dim, has 1 more: the mixture component)")
-    p.add_argument("--width", type=int, help="base channel count (default 32)")
-    p.add_argument("--seed", type=int, help="default 0")
+                   help=f"the CGAN's noise width or the CVAE's code width (its z, the ONNX latent_dim, has 1 more: "
+                        f"the mixture component) (default: {per_model('latent_dim')})")
+    p.add_argument("--width", type=int, help=f"base channel count (default: {per_model('width')})")
+    p.add_argument("--seed", type=int, help=f"default {COMMON_DEFAULTS['seed']}")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     p.add_argument("--download", action="store_true", help="fetch full MNIST with torchvision")
     p.add_argument("--limit", type=int, help="train on the first N images only (default 0 = all)")
     p.add_argument("--run-dir", type=Path, help="default: runs/<model>")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/checkpoint.pt")
-    for recipe in RECIPES.values():
+    for recipe in GENERATORS.values():
         recipe.add_arguments(p)
     args = p.parse_args(argv)
     for name, valid, rule in VALID:
@@ -63,6 +63,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.run_dir = args.run_dir or Path("runs") / args.model
     args.command = command_line("training", argv)
     return args
+
+
+def per_model(key: str) -> str:
+    """A flag's default for each model, from the model modules themselves ("cvae 30, cgan 30")."""
+    return ", ".join(f"{name} {module.DEFAULTS[key]:g}" for name, module in GENERATORS.items())
 
 
 VALID = [("epochs", lambda v: v >= 1, "at least 1"), ("batch_size", lambda v: v >= 1, "at least 1"),
@@ -79,7 +84,7 @@ def resolve_defaults(args: argparse.Namespace, saved: dict | None, source: Path)
     A resumed run keeps every setting of the original (only --epochs may grow), so it
     reaches the result an uninterrupted run would; a conflicting flag is an error.
     """
-    for key, default in {**COMMON_DEFAULTS, **RECIPES[args.model].DEFAULTS}.items():
+    for key, default in {**COMMON_DEFAULTS, **GENERATORS[args.model].DEFAULTS}.items():
         given = getattr(args, key)
         if saved is not None and key != "epochs" and given is not None and given != saved.get(key, given):
             raise checkpoint.CheckpointError(
@@ -196,7 +201,7 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> None:
     if steps == 0:
         raise DataError(f"--batch-size {args.batch_size} is larger than the {len(data)} training images")
     precision = Precision(ctx.device)
-    recipe = RECIPES[args.model].Recipe(args, ctx.device, ctx.wrap, precision)
+    recipe = GENERATORS[args.model].Recipe(args, ctx.device, ctx.wrap, precision)
     meta = describe(args, data, ctx, precision)
 
     start_epoch, train_seconds = 0, 0.0

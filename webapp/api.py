@@ -3,32 +3,32 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from digits.generators import Generator
+from digits.generators import OnnxGenerator
 from webapp import params
 from webapp.imaging import attachment, pngs_base64, strip_png
 
 bp = Blueprint("api", __name__)
 
 
-def generators() -> dict[str, Generator]:
+def generators() -> dict[str, OnnxGenerator]:
     return current_app.extensions["generators"]
 
 
-def generate():
+def requested_images():
     query = params.parse(request.args, list(generators()), current_app.config["DEFAULT_MODEL"], with_count=True)
-    return query, generators()[query.model].generate(query.digit, query.count, query.seed)
+    return query, generators()[query.model].sample(query.digit, query.count, query.seed)
 
 
 @bp.get("/api/v1/generate")
 def generate_json():
-    query, images = generate()
+    query, images = requested_images()
     return jsonify(digit=query.digit, model=query.model, seed=query.seed, count=query.count,
                    width=28, height=28, format="png", images=pngs_base64(images))
 
 
 @bp.get("/api/v1/generate.png")
 def generate_png():
-    query, images = generate()
+    query, images = requested_images()
     name = f"digit-{query.digit}-{query.model}-seed-{query.seed}.png"
     return attachment(strip_png(images), "image/png", name)
 

@@ -19,10 +19,10 @@ from werkzeug.formparser import FormDataParser
 
 from digits import handwriting
 from digits.drawing import MAX_BYTES, DrawingError, normalise
-from digits.generators import Generator
+from digits.generators import OnnxGenerator
 from webapp import errors, monitoring, params
-from webapp.handwriting import default_among, served_with
 from webapp.imaging import pngs_base64, strip_png
+from webapp.writing import default_among, served_with
 
 bp = Blueprint("draw", __name__)
 
@@ -53,7 +53,7 @@ class Written:
     rows: np.ndarray
 
 
-def readers() -> dict[str, Generator]:
+def readers() -> dict[str, OnnxGenerator]:
     """The served models that can read a style from a drawing: an encoder beside their style interface."""
     return served_with("encoder")
 

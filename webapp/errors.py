@@ -44,7 +44,7 @@ def error_response(status: int, message: str) -> Reply:
         return jsonify(error=message, status=status), status
     if request_ctx.url_adapter is None:
         return render_template("refused.html", error=message), status
-    return pages.render(error=message, status=status, digit=pages.preselected_digit())
+    return pages.render_index(error=message, status=status, digit=pages.preselected_digit())
 
 
 # The refusal reason (a metrics label) of each HTTP error the framework raises.

@@ -26,7 +26,7 @@ from prometheus_client import (
 )
 from werkzeug.exceptions import Forbidden
 
-from digits.generators import Generator
+from digits.generators import OnnxGenerator
 
 bp = Blueprint("monitoring", __name__)
 
@@ -70,7 +70,7 @@ class TimedSession:
         return getattr(self.session, name)
 
 
-def time_sessions(generators: dict[str, Generator]) -> None:
+def time_sessions(generators: dict[str, OnnxGenerator]) -> None:
     for generator in generators.values():
         generator.session = TimedSession(generator.session, generator.name, "generator")
         for graph in ("style", "encoder"):

@@ -10,7 +10,7 @@ from webapp.imaging import pngs_base64
 bp = Blueprint("pages", __name__)
 
 
-def render(query: params.Query | None = None, samples: dict[str, list[str]] | None = None,
+def render_index(query: params.Query | None = None, samples: dict[str, list[str]] | None = None,
            error: str | None = None, status: int = 200, digit: int | None = None, compare: bool = False):
     """The one template; the form stays usable next to results or an error. ``samples``: model -> PNGs."""
     generators = current_app.extensions["generators"]
@@ -44,7 +44,7 @@ def compare_flag() -> bool:
 @bp.get("/")
 def index():
     if "digit" not in request.args:
-        return render()
+        return render_index()
     generators = current_app.extensions["generators"]
     query = params.parse(request.args, list(generators), current_app.config["DEFAULT_MODEL"])
     compare = compare_flag()
@@ -53,5 +53,5 @@ def index():
         return redirect(url_for("pages.index", digit=query.digit, seed=query.seed, model=query.model,
                                 compare=1 if compare else None))
     names = list(generators) if compare else [query.model]
-    samples = {name: pngs_base64(generators[name].generate(query.digit, query.count, query.seed)) for name in names}
-    return render(query, samples, compare=compare)
+    samples = {name: pngs_base64(generators[name].sample(query.digit, query.count, query.seed)) for name in names}
+    return render_index(query, samples, compare=compare)

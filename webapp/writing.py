@@ -8,25 +8,25 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
 from digits import handwriting
-from digits.generators import Generator, Style
+from digits.generators import OnnxGenerator, Style
 from webapp import params
 from webapp.imaging import attachment, gif_bytes, pngs_base64, strip_png
 
-bp = Blueprint("handwriting", __name__)
+bp = Blueprint("writing", __name__)
 
 
-def served_with(part: str) -> dict[str, Generator]:
+def served_with(part: str) -> dict[str, OnnxGenerator]:
     """The served models that have ``part`` (``style`` or ``encoder``) beside their generator."""
     return {name: g for name, g in current_app.extensions["generators"].items() if getattr(g, part) is not None}
 
 
-def default_among(models: dict[str, Generator]) -> str:
+def default_among(models: dict[str, OnnxGenerator]) -> str:
     """The configured default model where it is among ``models``, else the first of them."""
     default = current_app.config["DEFAULT_MODEL"]
     return default if default in models else next(iter(models), default)
 
 
-def styled() -> dict[str, Generator]:
+def styled() -> dict[str, OnnxGenerator]:
     """The served models that have a style interface; none at all is a deployment without style files."""
     models = served_with("style")
     if not models:
@@ -76,7 +76,7 @@ def write_page():
     except params.InvalidParameter as exc:
         return render_page("write.html", 400, error=str(exc))
     if not request.args.get("seed"):  # a fresh draw gets its own URL, so the rows can be bookmarked
-        return redirect(url_for("handwriting.write_page", text=query.text, seed=query.seed, model=query.model,
+        return redirect(url_for("writing.write_page", text=query.text, seed=query.seed, model=query.model,
                                 count=query.count))
     return render_page("write.html", query=query, model=query.model, rows=pngs_base64(written_rows(query)))
 
@@ -90,7 +90,7 @@ def morph_page():
     except params.InvalidParameter as exc:
         return render_page("morph.html", 400, error=str(exc))
     if not request.args.get("seed") or not request.args.get("to_seed"):
-        return redirect(url_for("handwriting.morph_page", digit=query.digit, to_digit=query.to_digit,
+        return redirect(url_for("writing.morph_page", digit=query.digit, to_digit=query.to_digit,
                                 seed=query.seed, to_seed=query.to_seed, frames=query.frames, model=query.model))
     return render_page("morph.html", query=query, model=query.model, frames=pngs_base64(morph_frames(query)))
 
