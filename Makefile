@@ -51,6 +51,7 @@ cas: $(VENV)/.installed
 
 # Needs wrk (apt-get install wrk) and runs/$(MODEL)/checkpoint.pt for the torch baseline.
 bench: $(VENV)/.installed $(SERVE_VENV)/.installed
+	bash tools/system-packages.sh nginx wrk
 	$(VENV)/bin/python -m bench --model $(MODEL)
 
 serve: $(SERVE_VENV)/.installed

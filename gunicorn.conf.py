@@ -18,6 +18,13 @@ for _module in ("flask", "numpy", "PIL.Image"):  # imported for the children, se
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 preload_app = False
+# gthread workers with one thread: one request at a time per worker, as a sync worker, but the
+# connection stays open after the answer. nginx keeps a pool of them open (deploy/nginx.conf.template,
+# upstream keepalive) instead of a fresh unix-socket connection per request (docs/benchmarks.md).
+# An idle kept-alive connection waits in the worker's poller, not in its thread.
+worker_class = "gthread"
+threads = 1
+keepalive = 75  # seconds an idle connection from nginx stays open: longer than nginx keeps it idle (60 s)
 # No shared control socket in the home folder (a second instance would take it over and delete it
 # on exit); nothing here uses gunicornc: `make serve-prod` starts and stops gunicorn itself.
 control_socket_disable = True

@@ -28,7 +28,7 @@ SERVE_BIN = ROOT / ".venv-serve" / "bin"
 TRAIN_BIN = Path(sys.executable).parent
 GENERATE = "/api/v1/generate?digit=3&seed=1"
 ROUTES = {"api_one": (GENERATE, 1), "api": (GENERATE, 16), "page": ("/?digit=3&seed=1", 16)}  # URL, connections
-# Issue 11's routes, on the product server only (the torch baseline has no style interface).
+# The handwriting routes, on the product server only (the torch baseline has no style interface).
 NUMBER = {"text": "0123456789", "count": 5, "seed": 1}
 MORPH = {"digit": 3, "to_digit": 8, "seed": 1, "to_seed": 2, "frames": 8}
 STYLE_ROUTES = {f"{name}{suffix}": (f"/api/v1/{name}?{urllib.parse.urlencode(query)}", connections)
@@ -89,7 +89,7 @@ def style_floor(model: str, artifacts: Path, repeats: int) -> dict:
 
 
 def generate_rate(model: str, artifacts: Path, per_digit: int, rounds: int) -> dict:
-    """Issue 13: images/s of the whole ``python -m generate --format idx`` command, start-up included."""
+    """Images/s of the whole ``python -m generate --format idx`` command, start-up included."""
     with tempfile.TemporaryDirectory() as tmp:
         command = [str(SERVE_BIN / "python"), "-m", "generate", "--model", model, "--per-digit", str(per_digit),
                    "--format", "idx", "--out", str(Path(tmp) / "set"), "--force", "--artifacts", str(artifacts)]
@@ -172,13 +172,13 @@ def stop(server: subprocess.Popen) -> None:
 
 
 def serve(name: str, command: list[str], env: dict, port: int, model: str, seconds: int, rounds: int,
-          routes: dict[str, tuple[str, int]] = ROUTES) -> dict:
-    """Cold start (median of ``rounds`` + 1 starts), worker RSS, latency with one connection (no
-    queueing), and wrk load with 16 connections on each of ``routes``, for one server."""
+          routes: dict[str, tuple[str, int]] = ROUTES, cold_starts: bool = True) -> dict:
+    """Cold start (median of ``rounds`` + 1 starts, or the one start without ``cold_starts``), worker RSS,
+    latency with one connection (no queueing), and wrk load with 16 connections on each of ``routes``."""
     base = f"http://127.0.0.1:{port}"
     urls = {route: f"{base}{url}&model={model}" for route, (url, _) in routes.items()}
     colds = []
-    for _ in range(rounds):
+    for _ in range(rounds if cold_starts else 0):
         server, cold = start_server(name, command, env, urls["api"])
         stop(server)
         colds.append(cold)
@@ -190,7 +190,7 @@ def serve(name: str, command: list[str], env: dict, port: int, model: str, secon
         runs = {route: [wrk(urls[route], seconds, connections) for _ in range(rounds)]
                 for route, (_, connections) in routes.items()}
         runs["load"] = []
-        # Issue 6: the benchmark runs a 20,000-request version of the test suite's 5,000-request load test.
+        # A 20,000-request version of the test suite's 5,000-request load test (tests/test_reliability.py).
         while sum(r["requests"] for rs in runs.values() for r in rs) < 20_000:
             runs["load"].append(wrk(urls["api"], seconds, 16))
         rss_end = worker_rss_mb(server.pid)
@@ -290,6 +290,7 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
          f"{o['api_one']['p50_ms'] / direct['api_one']['p50_ms']:.2f}x / {o['api']['rps'] / direct['api']['rps']:.2f}x",
          "within 10%: " + ok(o["api_one"]["p50_ms"] <= 1.1 * direct["api_one"]["p50_ms"]
                              and o["api"]["rps"] >= 0.9 * direct["api"]["rps"])),
+        *cost_rows(r),
         *[(f"{STYLE_ROUTES[route][0]}: compute floor / p50 ms 1 connection, requests/s 16 connections",
            f"{style[route + '_ms']:.2f} / {o[route + '_one']['p50_ms']:.2f}, {o[route]['rps']:.0f}", "no such route",
            f"{o[route + '_one']['p50_ms'] / style[route + '_ms']:.1f}x floor",
@@ -298,6 +299,26 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
         (f"python -m generate --format idx, {made['images']:,} images (images/s, whole command)",
          f"{made['images_per_s']:.0f}", "", f"{made['seconds']:.2f} s",
          f">= 20,000: {ok(made['images_per_s'] >= 20_000)}"),
+    ]
+
+
+def cost_rows(r: dict) -> list[tuple[str, str, str, str, str]]:
+    """Where one request's time goes, and what the metrics cost (records from before these were measured
+    have no metrics-off server and get no such rows)."""
+    if "metrics_off_server" not in r:
+        return []
+    o, direct, floor, quiet = r["onnx_server"], r["direct_server"], r["compute_floor"], r["metrics_off_server"]
+    app_ms = direct["api_one"]["p50_ms"] - floor["onnx_ms"]
+    hop_ms = o["api_one"]["p50_ms"] - direct["api_one"]["p50_ms"]
+    metrics_cost = 1 - o["api"]["rps"] / quiet["api"]["rps"]
+    return [
+        ("where one request's time goes at 1 connection (ms): compute floor + app server (WSGI, gunicorn, HTTP) "
+         "+ nginx hop = product p50", f"{floor['onnx_ms']:.2f} + {app_ms:.2f} + {hop_ms:.2f} = "
+         f"{o['api_one']['p50_ms']:.2f}", "", f"nginx hop {hop_ms / o['api_one']['p50_ms']:.0%} of p50", ""),
+        ("API with metrics (product) vs FLASK_METRICS=0, both through nginx: p50 ms 1 connection / requests/s "
+         "16 connections", f"{o['api_one']['p50_ms']:.2f} / {o['api']['rps']:.0f}",
+         f"metrics off: {quiet['api_one']['p50_ms']:.2f} / {quiet['api']['rps']:.0f}",
+         f"throughput cost {metrics_cost:.1%}", f"< 5% of throughput: {'met' if metrics_cost < 0.05 else 'MISSED'}"),
     ]
 
 
@@ -345,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
                              [str(SERVE_BIN / "python"), "-m", "deploy.serve", "--port", "8701", "--workers", "2",
                               "--client-rate", "1000000"],
                              env, 8701, args.model, args.seconds, args.rounds, {**ROUTES, **STYLE_ROUTES}),
+        "metrics_off_server": serve("onnxruntime (make serve-prod, FLASK_METRICS=0)",
+                                    [str(SERVE_BIN / "python"), "-m", "deploy.serve", "--port", "8704", "--workers",
+                                     "2", "--client-rate", "1000000"], {**env, "FLASK_METRICS": "0"}, 8704,
+                                    args.model, args.seconds, args.rounds, DIRECT_ROUTES, cold_starts=False),
         "direct_server": serve("onnxruntime (gunicorn direct)", [str(SERVE_BIN / "gunicorn"), *gunicorn,
                                                                  "127.0.0.1:8703", "webapp:create_app()"],
                                env, 8703, args.model, args.seconds, args.rounds, DIRECT_ROUTES),

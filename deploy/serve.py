@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address nginx listens on")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (gthread, one thread each)")
     parser.add_argument("--client-rate", type=whole(1, 1_000_000), default=CLIENT_RATE,
                         help=f"requests per second one client address may send, bursts of twice that "
                              f"(default {CLIENT_RATE}; make bench raises it: its load comes from one address)")

@@ -228,6 +228,7 @@ def test_serve_prod_refuses_bad_configuration_with_one_line(tmp_path, fault):
     ({"TRUSTED_HOSTS": ".example.com"}, "FLASK_TRUSTED_HOSTS"), ({"TRUSTED_HOSTS": "[::1]"}, "FLASK_TRUSTED_HOSTS"),
     ({"TRUSTED_HOSTS": "a..b"}, "FLASK_TRUSTED_HOSTS"), ({"TRUSTED_HOSTS": 5}, "FLASK_TRUSTED_HOSTS"),
     ({"ARTIFACTS_DIR": "/dev/null/"}, "FLASK_ARTIFACTS_DIR"),
+    ({"METRICS": 2}, "FLASK_METRICS"), ({"METRICS": True}, "FLASK_METRICS"), ({"METRICS": "off"}, "FLASK_METRICS"),
 ])
 def test_each_bad_setting_stops_start_up_with_one_line(capsys, overrides, setting):
     with pytest.raises(SystemExit) as stopped:

@@ -54,6 +54,20 @@ def test_a_known_mix_is_counted_exactly_in_process(client):
     assert after[onnx] - before.get(onnx, 0) == 12
 
 
+def test_with_metrics_off_nothing_is_counted_and_there_is_no_endpoint(client):
+    """FLASK_METRICS=0, the bench's comparison: the same app with no hooks, timers or /metrics."""
+    from webapp import create_app
+
+    quiet = create_app({"METRICS": 0}).test_client()
+    before = samples(client.get("/metrics").get_data(as_text=True))
+    for path, times in MIX:
+        for _ in range(times):
+            quiet.get(path)
+    after = samples(client.get("/metrics").get_data(as_text=True))
+    assert all(after.get(key, 0) == before.get(key, 0) for key in EXPECTED)  # each would have moved if counted
+    assert quiet.get("/metrics").status_code == 404
+
+
 def test_metrics_are_refused_outside_the_allowed_addresses(app):
     outside = app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "10.1.2.3"})
     assert outside.status_code == 403 and b"FLASK_METRICS_ALLOW" in outside.data

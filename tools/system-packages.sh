@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Debian packages the test suite drives for real: Chromium (the browser tests) and nginx (the
-# production serving path). Installs what is missing when it can (root, or sudo without a
-# password); otherwise prints one line saying what to install, and fails.
+# Debian packages driven for real: by default what the test suite needs, Chromium (the browser tests)
+# and nginx (the production serving path); `make bench` asks for nginx and wrk. Installs what is
+# missing when it can (root, or sudo without a password); otherwise prints one line saying what to
+# install, and fails.
+#   bash tools/system-packages.sh [COMMAND...]     # commands: chromium nginx wrk
 set -euo pipefail
 
+[ $# -eq 0 ] && set -- chromium nginx
 needed=()
-command -v chromium >/dev/null 2>&1 || needed+=(chromium fonts-dejavu-core)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || needed+=(nginx)
+for command in "$@"; do
+  case "$command" in
+    chromium) command -v chromium >/dev/null 2>&1 || needed+=(chromium fonts-dejavu-core) ;;
+    nginx) command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || needed+=(nginx) ;;
+    wrk) command -v wrk >/dev/null 2>&1 || needed+=(wrk) ;;
+    *) echo "system-packages: unknown command $command (chromium, nginx or wrk)" >&2; exit 2 ;;
+  esac
+done
 [ ${#needed[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

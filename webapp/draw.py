@@ -139,7 +139,7 @@ def draw_result():
     try:
         drawn, result = read()
     except (params.InvalidParameter, DrawingError) as exc:
-        monitoring.REFUSED.labels("bad_upload" if isinstance(exc, DrawingError) else "bad_parameter").inc()
+        monitoring.count_refusal("bad_upload" if isinstance(exc, DrawingError) else "bad_parameter")
         return render_page(400, error=str(exc))
     download = base64.b64encode(strip_png(result.rows, axis=0)).decode("ascii")
     return render_page(drawn=drawn, selected_model=drawn.model, download=download, **pngs(result))
@@ -154,5 +154,5 @@ def bad_drawing(exc: DrawingError):
 def too_large(exc: RequestEntityTooLarge):
     if errors.wants_json():
         return errors.refuse(413, TOO_LARGE, "oversize_body")
-    monitoring.REFUSED.labels("oversize_body").inc()
+    monitoring.count_refusal("oversize_body")
     return render_page(413, error=TOO_LARGE)

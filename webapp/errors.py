@@ -53,7 +53,7 @@ REASONS = {403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "
 
 def refuse(status: int, message: str, reason: str) -> Reply:
     """A client error: one log line (the path repr'd, so it stays one line), counted by reason, no traceback."""
-    monitoring.REFUSED.labels(reason).inc()
+    monitoring.count_refusal(reason)
     current_app.logger.warning("refused %d %s %r: %s", status, request.method, request.path[:200], message)
     return error_response(status, message)
 

@@ -101,8 +101,16 @@ def scrape() -> Response:
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
+def count_refusal(reason: str) -> None:
+    if current_app.config["METRICS"]:
+        REFUSED.labels(reason).inc()
+
+
 def init_app(app: Flask) -> None:
-    """Registered before every other hook: a request refused by one of them is still counted and timed."""
+    """Registered before every other hook: a request refused by one of them is still counted and timed.
+    FLASK_METRICS=0 leaves all of it out (no /metrics route): what `make bench` compares against."""
+    if not app.config["METRICS"]:
+        return
     time_sessions(app.extensions["generators"])
     app.register_blueprint(bp)
 

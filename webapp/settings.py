@@ -14,7 +14,7 @@ from flask import Flask
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 DEFAULTS = {"ARTIFACTS_DIR": str(ARTIFACTS), "DEFAULT_MODEL": "cvae", "INTRA_OP_THREADS": 1,
             "MAX_QUERY_BYTES": 1024, "PROXY_FIX": 0, "TRUSTED_HOSTS": [],
-            "METRICS_ALLOW": "127.0.0.1,::1"}
+            "METRICS": 1, "METRICS_ALLOW": "127.0.0.1,::1"}
 LOOPBACK_HOSTS = ["localhost", "127.0.0.1"]  # Werkzeug 3.1 cannot match an IPv6 literal ("[::1]")
 # One DNS name or IPv4 address: labels of 1-63 letters, digits or inner hyphens, 253 characters in all.
 HOST_NAME = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\Z",
@@ -62,6 +62,8 @@ def load(app: Flask, overrides: dict | None) -> None:
     for key in ("INTRA_OP_THREADS", "MAX_QUERY_BYTES"):
         whole_number(app.config, key, 1)
     whole_number(app.config, "PROXY_FIX", 0)
+    if app.config["METRICS"] not in (0, 1) or type(app.config["METRICS"]) is not int:
+        raise SettingError("FLASK_METRICS must be 1 (count and serve /metrics, the default) or 0 (neither)")
     app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config["TRUSTED_HOSTS"])
     app.config["METRICS_ALLOW"] = metrics_allow(app.config["METRICS_ALLOW"])
 
