@@ -7,10 +7,15 @@ outputs, metadata_props), never Python shared with training.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import re
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
+
+from digits.attributes import NAMES as STEER_CONTROLS
 
 REQUIRED_METADATA = ("latent_dim", "model", "dataset", "train_images", "epochs")
 MODEL_NAME = re.compile(r"[a-z0-9_-]{1,32}")  # it appears in URLs, file names and headers
@@ -118,6 +123,43 @@ def check_judge(path: Path, session: ort.InferenceSession) -> int:
     if not 0 <= accuracy <= 1:
         raise ModelError(f"{path}: metadata test_accuracy is not a number in [0, 1]")
     return features
+
+
+MAX_STEER_BYTES = 1 << 20
+
+
+def check_steer(path: Path, style: str, style_sha256: str, style_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The steering file of a style interface (docs/contracts.md): its directions [3, style_dim] and the
+    attributes' standard deviations [3], or ModelError naming the file and the failing clause."""
+    if path.stat().st_size > MAX_STEER_BYTES:
+        raise ModelError(f"{path}: larger than {MAX_STEER_BYTES} bytes, not a steering file")
+    try:
+        record = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        raise ModelError(f"{path}: not JSON") from None
+    if not isinstance(record, dict) or record.get("role") != "steer":
+        raise ModelError(f"{path}: role is not steer")
+    if record.get("style") != style or record.get("style_sha256") != style_sha256:
+        raise ModelError(f"{path}: made for another version of {style} (style or style_sha256 differ): "
+                         "export again with python -m export")
+    controls = record.get("controls")
+    if record.get("style_dim") != style_dim or not isinstance(controls, dict) or set(controls) != set(STEER_CONTROLS):
+        raise ModelError(f"{path}: needs style_dim {style_dim} and controls {', '.join(STEER_CONTROLS)}")
+    directions, sd = [], []
+    for name in STEER_CONTROLS:
+        entry = controls[name]
+        direction = entry.get("direction") if isinstance(entry, dict) else None
+        deviation = entry.get("sd") if isinstance(entry, dict) else None
+        if not (isinstance(direction, list) and len(direction) == style_dim and all(finite(v) for v in direction)
+                and finite(deviation) and deviation > 0):
+            raise ModelError(f"{path}: control {name} needs {style_dim} finite direction values and a positive sd")
+        directions.append(direction)
+        sd.append(deviation)
+    return np.array(directions, dtype=np.float64), np.array(sd, dtype=np.float64)
+
+
+def finite(value: object) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def check_pair(path: Path, meta: dict[str, str], generator: str, generator_sha256: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from digits.contract import ModelError, check_encoder, check_generator, check_style, metadata_of
+from digits.contract import ModelError, check_encoder, check_generator, check_steer, check_style, metadata_of
 from digits.files import file_sha256
 from digits.images import mnist_centred
 
@@ -48,6 +48,17 @@ class Encoder:
 
 
 @dataclass
+class Steer:
+    """A style interface's steering directions [3, style_dim] (slant, weight, width), one standard
+    deviation of the attribute among the model's hands per unit, and those deviations [3]
+    (digits/steer.py)."""
+
+    path: Path
+    directions: np.ndarray = field(repr=False)
+    sd: np.ndarray = field(repr=False)
+
+
+@dataclass
 class OnnxGenerator:
     name: str
     path: Path
@@ -56,6 +67,7 @@ class OnnxGenerator:
     session: ort.InferenceSession = field(repr=False)
     style: Style | None = None
     encoder: Encoder | None = None
+    steer: Steer | None = None
 
     def images(self, digits: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Images [N,28,28] in [0,1] for digits [N] and noise [N, latent_dim], in bounded batches, placed as
@@ -131,6 +143,8 @@ def load_generators(folder: Path, threads: int) -> dict[str, OnnxGenerator]:
         attach_style(generators, digests, path, session)
     for path, session in extensions.get("encoder", []):
         attach_encoder(generators, digests, path, session)
+    for path in sorted(Path(folder).glob("*_steer.json")):
+        attach_steer(generators, path)
     for generator in generators.values():
         smoke_test(generator)
     return generators
@@ -158,6 +172,16 @@ def attach_encoder(generators: dict[str, OnnxGenerator], digests: dict[str, str]
         raise ModelError(f"{path}: an encoder for {owner.path.name}, which has no style file beside it")
     check_encoder(path, session, owner.path.name, digests[owner.name], owner.style.style_dim)
     owner.encoder = Encoder(path, owner.style.style_dim, session)
+
+
+def attach_steer(generators: dict[str, OnnxGenerator], path: Path) -> None:
+    """<model>_steer.json steers its model's style interface, which it names by hash."""
+    owner = generators.get(path.name.removesuffix("_steer.json"))
+    if owner is None or owner.style is None:
+        raise ModelError(f"{path}: steers a model with no generator and style file in {path.parent}")
+    require_regular_file(path)
+    directions, sd = check_steer(path, owner.style.path.name, file_sha256(owner.style.path), owner.style.style_dim)
+    owner.steer = Steer(path, directions, sd)
 
 
 def smoke_test(generator: OnnxGenerator) -> None:

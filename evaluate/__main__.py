@@ -17,6 +17,7 @@ from digits.judge import open_judge
 from evaluate.c2st import c2st
 from evaluate.drawings import drawing_scores
 from evaluate.metrics import Reference, real_sample, samples_per_digit, score
+from evaluate.steer import steer_scores
 from evaluate.style import style_scores
 
 THREADS = 2
@@ -43,6 +44,10 @@ TARGETS = {  # name: (test, text) for each committed generator
     "drawn_legibility": (lambda v: v >= 0.98, ">= 98%"),
     "drawn_slant": (lambda v: v <= 0.35, "<= 0.35"),
     "drawn_ink": (lambda v: v <= 0.35, "<= 0.35"),
+    **{f"steer_{name}_{part}": target for name in ("slant", "weight", "width") for part, target in (
+        ("monotone", (lambda v: v >= 0.95, ">= 95%")), ("rank", (lambda v: v >= 0.95, ">= 0.95")),
+        ("crosstalk", (lambda v: v <= 0.25, "<= 0.25 sd")))},
+    "steer_legibility": (lambda v: v >= 0.99, ">= 99%"),
 }
 SAMPLES = [("c2st", "{:.3f}"), ("accuracy", "{:.2%}"), ("accuracy_min_digit", "{:.2%}"), ("confidence", "{:.3f}"),
            ("fid", "{:.2f}"), ("fid_ratio", "{:.2f}x"), ("fid_real_ratio", "{:.2f}x"), ("diversity_ratio", "{:.3f}"),
@@ -51,6 +56,9 @@ HANDWRITING = [("legibility", "{:.2%}"), ("legibility_min_digit", "{:.2%}"), ("s
                ("style_ink", "{:.3f}"), ("morph_ends", "{:.1%}"), ("morph_smooth", "{:.1%}"),
                ("drawn_reconstruction", "{:.1%}"), ("drawn_legibility", "{:.2%}"), ("drawn_slant", "{:.3f}"),
                ("drawn_ink", "{:.3f}")]
+STEERING = [*((f"steer_{name}_{part}", fmt) for name in ("slant", "weight", "width")
+              for part, fmt in (("monotone", "{:.1%}"), ("rank", "{:.3f}"), ("crosstalk", "{:.3f}"))),
+            ("steer_legibility", "{:.2%}")]
 
 
 def cell(model: str, r: dict, name: str, fmt: str) -> str:
@@ -75,7 +83,7 @@ def report_tables(real: dict, results: dict[str, dict], floor: float) -> str:
             f"features): {floor:.2f}; fid_ratio = FID / floor, fid_real_ratio = FID / the real digits' FID; c2st = "
             f"held-out accuracy of a CNN telling the samples from the 10,000 real test digits "
             f"(0.5 = indistinguishable)\n\n"
-            f"{table(results, HANDWRITING)}")
+            f"{table(results, HANDWRITING)}\n\n{table(results, STEERING)}")
 
 
 def score_real(train: np.ndarray, train_labels: np.ndarray, per_digit: int, seed: int, judge_session,
@@ -121,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         results[model] |= two_sample(ref.test, images, args.seed)
         if generator.style is not None:
             results[model] |= style_scores(generator.style, judge_session, args.per_digit, MORPHS, args.seed)
+        if generator.steer is not None:  # slant, weight and width as controls (docs/handwriting.md)
+            results[model] |= steer_scores(generator.style, generator.steer, judge_session, args.seed)
         if generator.encoder is not None:  # the test digits as drawings (docs/handwriting.md)
             results[model] |= drawing_scores(generator, judge_session, test, test_labels, images, labels)
         picks = [i for d in range(10) for i in range(d * args.per_digit, d * args.per_digit + 10)]

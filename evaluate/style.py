@@ -10,23 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from digits import handwriting
+from digits.attributes import attributes
 from digits.generators import Style
 from digits.judge import judge
 
 MORPH_FRAMES = 8
-_YS, _XS = np.mgrid[0:28, 0:28].astype(np.float64)
-
-
-def slant_and_ink(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per image [N,28,28] in [0,1]: the shear mu11/mu02 around the ink's centre, and the ink mass."""
-    x = images.astype(np.float64)
-    mass = x.sum((1, 2))
-    safe = np.maximum(mass, 1e-9)
-    cx = (x * _XS).sum((1, 2)) / safe
-    cy = (x * _YS).sum((1, 2)) / safe
-    dx, dy = _XS - cx[:, None, None], _YS - cy[:, None, None]
-    mu11, mu02 = (x * dx * dy).sum((1, 2)), (x * dy * dy).sum((1, 2))
-    return mu11 / np.maximum(mu02, 1e-9), mass
 
 
 def consistency(feature: np.ndarray, seed: int = 0) -> float:
@@ -39,8 +27,8 @@ def consistency(feature: np.ndarray, seed: int = 0) -> float:
 
 def row_consistency(rows: np.ndarray) -> dict[str, float]:
     """rows [R, 10, 28, 28]: each row the digits 0-9 written in one style."""
-    slant, ink = slant_and_ink(rows.reshape(-1, 28, 28))
-    shape = rows.shape[:2]
+    measured = attributes(rows.reshape(-1, 28, 28))
+    slant, ink, shape = measured[:, 0], measured[:, 1], rows.shape[:2]
     return {"style_slant": consistency(slant.reshape(shape)), "style_ink": consistency(ink.reshape(shape))}
 
 

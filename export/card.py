@@ -28,7 +28,7 @@ def card(title: str, about: str, files: dict[Path, bytes], metadata: dict[str, s
     if companions:
         listed = "\n".join(f"| `{p.name}` | {metadata_role(p)} | `{sha256(files[p])}` |" for p in companions)
         text += f"""
-Written beside it by the same export, each naming this file and its sha256 in its metadata:
+Written beside it by the same export, each naming the file it belongs to and that file's sha256:
 
 | file | what | sha256 |
 |---|---|---|
@@ -48,7 +48,8 @@ over {metadata['epochs']} epochs, on {metadata['dataset']}.
 
 
 ROLES = {"style": "the style interface: `label` [N,10] label weights + `style` [N,S] -> `image`",
-         "encoder": "the style encoder: `image` [N,1,28,28] + `digit` [N] -> `style` [N,S]"}
+         "encoder": "the style encoder: `image` [N,1,28,28] + `digit` [N] -> `style` [N,S]",
+         "steer": "steering directions for the style interface: slant, weight, width (JSON)"}
 
 
 def metadata_role(path: Path) -> str:

@@ -15,6 +15,7 @@ from digits.generators import OnnxGenerator, noise, open_session
 from digits.grid import save_grid
 from export.card import card, write_card
 from export.checkpoints import export_metadata
+from export.steer import steer_file
 from export.verify import build, generator_feeds, image_feeds, style_feeds
 from training.conditioning import Styled
 
@@ -40,6 +41,8 @@ def export_generator(modules: dict[str, nn.Module], state: dict, out: Path, seed
         Styled(generator), style_feeds(generator.style_dim, seed), ["image"], {**pair, "role": "style"},
         lambda session: check_style(style_out, session, out.name, digest))
     files, diffs = {out: model_bytes, style_out: style_bytes}, [diff, style_diff]
+    files[extension_path(out, metadata["model"], "steer", ".json")] = steer_file(
+        style_bytes, style_out, metadata["model"], generator.style_dim, seed)
     if encoder is not None:
         files[encoder_out], encoder_diff = build(
             encoder, image_feeds(seed, with_digit=True), ["style"], {**pair, "role": "encoder"},
@@ -71,6 +74,7 @@ def write_together(files: dict[Path, bytes]) -> None:
             stack.enter_context(atomic_path(path)).write_bytes(files[path])
 
 
-def extension_path(generator_out: Path, model: str, role: str) -> Path:
-    """<model>_style.onnx and <model>_encoder.onnx beside the generator file."""
-    return generator_out.parent / f"{model}_{role}.onnx"
+def extension_path(generator_out: Path, model: str, role: str, suffix: str = ".onnx") -> Path:
+    """<model>_style.onnx, <model>_encoder.onnx and <model>_steer.json beside the generator file."""
+    return generator_out.parent / f"{model}_{role}{suffix}"
+

@@ -115,3 +115,37 @@ def test_compare_shows_both_models_for_the_same_seed(browser, base_url):
     columns = page.eval_on_selector_all(".compare > section", "s => s.map(e => e.getBoundingClientRect().top)")
     assert len(columns) == 2 and columns[0] == columns[1], "side by side on a wide screen"
     assert not problems, f"console errors (CSP violations?): {problems}"
+
+
+def test_steer_sliders_move_the_row_and_the_download_follows(browser, base_url):
+    """Real key presses on a slider: the row changes while it moves, the address and PNG follow."""
+    page, problems = watched_page(browser)
+    page.goto(f"{base_url}/steer?text=0123456789&seed=4&model=cvae")
+    before = loaded_images(page, ".rows img")[0]
+    assert (before["w"], before["h"]) == (280, 28)
+    page.focus("#weight")
+    for _ in range(6):  # 0.25 a press: to 1.5
+        page.keyboard.press("ArrowRight")
+    page.wait_for_url("**weight=1.5**")
+    page.wait_for_function("src => document.getElementById('row').src !== src", arg=before["src"])
+    after = loaded_images(page, ".rows img")[0]
+    assert page.inner_text("#weight-value") == "1.5" and (after["w"], after["h"]) == (280, 28)
+    download = page.get_attribute("#download", "href")
+    assert "weight=1.5" in download and "seed=4" in download
+    png = page.request.get(base_url + download)
+    assert png.status == 200 and png.headers["content-type"] == "image/png"
+    page.reload()
+    assert loaded_images(page, ".rows img")[0]["src"] == after["src"], "the address gives the steered row"
+    assert not problems, f"console errors (CSP violations?): {problems}"
+
+
+def test_steer_without_javascript_is_a_form(browser, base_url):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{base_url}/steer?text=42&seed=8&model=cgan")
+    before = loaded_images(page, ".rows img")[0]["src"]
+    page.fill("#slant", "-1.5")
+    page.get_by_role("button", name="Write it").click()
+    page.wait_for_url("**/steer?text=42*slant=-1.5*")
+    assert "seed=8" in page.url and loaded_images(page, ".rows img")[0]["src"] != before
+    context.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import itertools
+import json
 import shutil
 from pathlib import Path
 from typing import NoReturn
@@ -114,8 +115,17 @@ def test_export_writes_model_style_grid_and_card(exported, model):
     stem = exported.stem
     encoder = [f"{model}_encoder.onnx"] if model == "cvae" else []
     assert sorted(p.name for p in exported.parent.iterdir()) == sorted(
-        [f"{stem}_card.md", exported.name, f"{stem}_grid.png", f"{model}_style.onnx", *encoder])
+        [f"{stem}_card.md", exported.name, f"{stem}_grid.png", f"{model}_style.onnx", f"{model}_steer.json", *encoder])
     assert "sha256" in (exported.parent / f"{stem}_card.md").read_text()
+
+
+def test_the_steering_file_names_the_exported_style_file_and_loads_with_it(exported, model):
+    """Written by the same export, paired by hash: the web app steers the style interface it was found on."""
+    record = json.loads((exported.parent / f"{model}_steer.json").read_text())
+    style = exported.parent / f"{model}_style.onnx"
+    assert record["style"] == style.name and record["style_sha256"] == hashlib.sha256(style.read_bytes()).hexdigest()
+    steer = load_generators(exported.parent, 1)[model].steer
+    assert steer.directions.shape == (3, STYLE_DIM[model]) and (steer.sd > 0).all()
 
 
 STYLE_DIM = {"cvae": LATENT_DIM, "cgan": LATENT_DIM}

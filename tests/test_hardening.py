@@ -411,7 +411,10 @@ def test_uploads_over_the_apps_limit_are_refused_by_nginx_alone(prod, app_too_la
 def test_a_failed_app_during_an_upload_is_a_502_page_never_a_413(prod):
     """The error page's internal redirect must take any body: an upload's 502 was nginx's own 413."""
     folder = prod.folder()
-    (folder / "gunicorn.sock").rename(folder / "moved.sock")  # gunicorn unreachable, as if it had died
+    (folder / "gunicorn.sock").rename(folder / "moved.sock")  # gunicorn unreachable, as if it had died:
+    master = masters(prod.session)["gunicorn"]  # and the connections nginx keeps open to it closed
+    for worker in subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split():
+        os.kill(int(worker), signal.SIGKILL)  # the master starts new ones, on the socket nginx cannot find
     try:
         for chunked in (False, True):
             got, headers, body = raw_answer(prod.port, upload_request("/api/v1/style", 1_500_000, chunked))
@@ -420,6 +423,7 @@ def test_a_failed_app_during_an_upload_is_a_502_page_never_a_413(prod):
             assert secured(headers), headers
     finally:
         (folder / "moved.sock").rename(folder / "gunicorn.sock")
+        wait_for(f"http://127.0.0.1:{prod.port}/healthz")
 
 
 @pytest.mark.nginx

@@ -168,10 +168,12 @@ def test_the_page_has_a_canvas_an_upload_form_and_says_why_the_cgan_is_not_offer
 
 
 def test_every_page_links_to_the_drawing_page_and_marks_its_own_tab(client):
-    for route in ["/", "/write", "/morph", "/draw"]:
+    for route in ["/", "/write", "/morph", "/draw", "/steer?text=1&seed=1"]:
         page = client.get(route).get_data(as_text=True)
         assert 'href="/draw">In your handwriting</a>' in page and 'href="/write">Write a number</a>' in page, route
-        assert page.count('aria-current="page"') == 1 and f'<a aria-current="page" href="{route}">' in page, route
+        assert 'href="/steer">Steer the hand</a>' in page, route
+        path = route.split("?")[0]
+        assert page.count('aria-current="page"') == 1 and f'<a aria-current="page" href="{path}">' in page, route
 
 
 def test_the_page_posts_and_shows_the_input_its_reconstruction_rows_and_a_download(client, drawing):

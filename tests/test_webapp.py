@@ -245,7 +245,7 @@ LINK = re.compile(r'\b(?:href|action|src)="([^"]*)"')
 # character anywhere (browsers drop tabs and newlines from a URL, so "/\t/evil" would be "//evil").
 ON_SITE = re.compile(r"/(?![/\\])[^\\\x00-\x20\x7f]*")
 PAGES = ["/", "/?digit=3&seed=1", "/draw", "/write?text=42&seed=1", "/morph?digit=1&to_digit=7&seed=1&to_seed=2",
-         "/no/such/page"]
+         "/steer?text=42&seed=1&slant=1", "/no/such/page"]
 HOSTILE_PREFIXES = ["//evil.example", "///evil.example", "/\\evil.example", "\\\\evil.example",
                     "https://evil.example", "javascript:alert(1)", "/%2F/evil.example", "/%5Cevil.example",
                     "/..//evil.example", "/./", "/.", "/..", " //evil.example", "/\t/evil.example",

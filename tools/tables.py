@@ -23,7 +23,7 @@ from pathlib import Path
 from bench.__main__ import table as bench_table
 from digits.cas_report import table as cas_table
 from digits.files import atomic_path
-from evaluate.__main__ import HANDWRITING, REAL, SAMPLES
+from evaluate.__main__ import HANDWRITING, REAL, SAMPLES, STEERING
 from evaluate.__main__ import table as quality_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +56,7 @@ def quality_tables(record: dict) -> dict[str, str]:
         "quality-samples": f"{quality_table(samples, present(SAMPLES, samples))}\n\n{floor}",
         "quality-handwriting": quality_table(models, present(style, models)),
         "quality-drawn": quality_table(models, present(drawn, models)),
+        "quality-steering": quality_table(models, present(STEERING, models)),
     }
 
 

@@ -17,7 +17,7 @@ from flask import Flask
 from werkzeug import serving
 
 from digits.generators import ModelError, load_generators
-from webapp import api, draw, errors, monitoring, pages, proxy, settings, writing
+from webapp import api, draw, errors, monitoring, pages, proxy, settings, steering, writing
 
 APP_LOAD_ERROR = 4  # gunicorn's exit status for "app failed to load": the arbiter stops, no respawn loop
 
@@ -60,6 +60,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(writing.bp)
     app.register_blueprint(draw.bp)
+    app.register_blueprint(steering.bp)
     errors.init_app(app)
     if os.environ.get("FLASK_RUN_FROM_CLI") == "true":  # set by the flask command, which calls run_simple next
         serving.WSGIRequestHandler = DevRequestHandler  # run_simple offers no other way to choose it

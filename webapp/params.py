@@ -9,6 +9,7 @@ from werkzeug.datastructures import MultiDict
 
 from digits.cli import INTEGER_FORM, whole_number
 from digits.handwriting import MAX_TEXT
+from digits.steer import LIMIT as STEER_LIMIT
 
 MAX_SEED = 2**32 - 1
 MAX_COUNT = 64
@@ -111,3 +112,32 @@ def parse_morph(args: MultiDict, known: list[str], default_model: str) -> Morph:
     return Morph(integer(args, "digit", 0, 9), integer(args, "to_digit", 0, 9), seed(args), seed(args, "to_seed"),
                  integer(args, "frames", MIN_FRAMES, MAX_FRAMES, default=DEFAULT_FRAMES),
                  model_name(args, known, default_model))
+
+
+CONTROL = re.compile(r"-?[0-9](\.[0-9]{1,2})?")  # ASCII only: "²", "٣" and "1e0" are not controls
+
+
+@dataclass(frozen=True)
+class Steered:
+    text: str
+    seed: int
+    model: str
+    controls: tuple[float, float, float]  # slant, weight, width
+
+
+def control(args: MultiDict, name: str) -> float:
+    """A decimal in -2..2 with at most two decimals; missing is 0; anything else names the range."""
+    raw = single(args, name)
+    if raw is None or raw == "":
+        return 0.0
+    value = float(raw) if CONTROL.fullmatch(raw) else None
+    if value is None or abs(value) > STEER_LIMIT:
+        raise InvalidParameter(f"{name} must be a decimal number from -{STEER_LIMIT:g} to {STEER_LIMIT:g} with at "
+                               "most two decimals (for example -1.25)")
+    return value + 0.0  # -0 is 0
+
+
+def parse_steer(args: MultiDict, known: list[str], default_model: str, names: tuple[str, ...]) -> Steered:
+    """text (1-16 ASCII digits) written in the hand of seed, moved along each named control."""
+    text, drawn, model = number_text(args), seed(args), model_name(args, known, default_model)
+    return Steered(text, drawn, model, tuple(control(args, name) for name in names))

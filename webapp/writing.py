@@ -26,13 +26,16 @@ def default_among(models: dict[str, OnnxGenerator]) -> str:
     return default if default in models else next(iter(models), default)
 
 
-def styled() -> dict[str, OnnxGenerator]:
-    """The served models that have a style interface; none at all is a deployment without style files."""
-    models = served_with("style")
+def required(part: str, what: str) -> dict[str, OnnxGenerator]:
+    """The served models with ``part``; none at all is a deployment without those files, refused naming them."""
+    models = served_with(part)
     if not models:
-        raise params.InvalidParameter("none of the served models has a style interface "
-                                      "(<model>_style.onnx): run make export")
+        raise params.InvalidParameter(f"none of the served models has {what}: run make export")
     return models
+
+
+def styled() -> dict[str, OnnxGenerator]:
+    return required("style", "a style interface (<model>_style.onnx)")
 
 
 def style_of(model: str) -> Style:

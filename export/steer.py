@@ -1,0 +1,53 @@
+"""Steering directions for a style interface, written as ``<model>_steer.json`` (digits/steer.py).
+
+``python -m export`` writes them with every generator it exports. For a style file exported before
+(or without its checkpoint at hand), ``python -m export.steer --model cgan`` finds them from the
+committed file alone.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import onnxruntime as ort
+
+from digits import steer
+from digits.cli import OneLineParser, fail, whole
+from digits.contract import ModelError, check_style, sha256
+from digits.files import atomic_path
+from digits.generators import Style
+
+
+def steer_file(style_bytes: bytes, style_out: Path, model: str, style_dim: int, seed: int) -> bytes:
+    """The steering file of a style interface, found by running it (its bytes, before they are written)."""
+    session = ort.InferenceSession(style_bytes, providers=["CPUExecutionProvider"])
+    found = steer.find(Style(style_out, style_dim, session), seed=seed)
+    return steer.file_bytes(found, model, style_out.name, sha256(style_bytes), style_dim)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = OneLineParser(prog="python -m export.steer", description="Write <model>_steer.json beside a style file.")
+    p.add_argument("--model", default="cvae", help="the model whose <model>_style.onnx to steer (default cvae)")
+    p.add_argument("--artifacts", type=Path, default=Path("artifacts"))
+    p.add_argument("--seed", type=whole(0, 2**32 - 1), default=0, help="seed of the hands that find the directions")
+    args = p.parse_args(argv)
+    style_path = args.artifacts / f"{args.model}_style.onnx"
+    out = args.artifacts / f"{args.model}_steer.json"
+    try:
+        style_bytes = style_path.read_bytes()
+        session = ort.InferenceSession(style_bytes, providers=["CPUExecutionProvider"])
+        meta = session.get_modelmeta().custom_metadata_map
+        style_dim = check_style(style_path, session, meta.get("generator", ""), meta.get("generator_sha256", ""))
+        data = steer_file(style_bytes, style_path, args.model, style_dim, args.seed)
+        with atomic_path(out) as tmp:
+            tmp.write_bytes(data)
+    except (ModelError, OSError) as exc:
+        return fail(exc, 2)
+    except Exception as exc:  # onnxruntime's load errors have no common base class
+        return fail(ModelError(f"{style_path}: not a loadable style file ({type(exc).__name__})"), 2)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

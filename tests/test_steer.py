@@ -1,0 +1,178 @@
+"""Steer the hand: the directions file's contract and pairing, the API's bounds and parsing, and the
+controls on the committed models (monotone, little cross-talk, legible)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digits.contract import ModelError
+from digits.generators import load_generators, open_session
+from digits.steer import LIMIT
+from evaluate.steer import steer_scores
+
+RANGE = "must be a decimal number from -2 to 2 with at most two decimals"
+
+
+def copy_model(root: Path, folder: Path, model: str) -> Path:
+    """The committed generator, style file and steering file of ``model`` in ``folder``."""
+    for path in (root / "artifacts").glob(f"{model}_*"):
+        if path.suffix in (".onnx", ".json"):
+            shutil.copy(path, folder / path.name)
+    return folder / f"{model}_steer.json"
+
+
+def rewrite(path: Path, change) -> None:
+    record = json.loads(path.read_text())
+    change(record)
+    path.write_text(json.dumps(record))
+
+
+# --- the file: pairing and contract --------------------------------------------------------------------
+
+@pytest.mark.parametrize("model", ["cvae", "cgan"])
+def test_the_committed_models_load_with_their_directions(root, model):
+    steer = load_generators(root / "artifacts", 1)[model].steer
+    assert steer.directions.shape == (3, load_generators(root / "artifacts", 1)[model].style.style_dim)
+    assert (steer.sd > 0).all() and np.isfinite(steer.directions).all()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda r: r.update(style_sha256="0" * 64), "made for another version of cgan_style.onnx"),
+    (lambda r: r["controls"].pop("width"), "needs style_dim 64 and controls slant, weight, width"),
+    (lambda r: r.update(style_dim=63), "needs style_dim 64"),
+    (lambda r: r["controls"]["slant"]["direction"].pop(), "control slant needs 64 finite direction values"),
+    (lambda r: r["controls"]["weight"].update(sd=0), "control weight needs 64 finite direction values and a positive"),
+    (lambda r: r["controls"]["width"]["direction"].__setitem__(0, "1"), "control width needs 64 finite"),
+    (lambda r: r.update(role="style"), "role is not steer"),
+])
+def test_a_steering_file_that_does_not_fit_stops_start_up_naming_it(root, tmp_path, change, message):
+    rewrite(copy_model(root, tmp_path, "cgan"), change)
+    with pytest.raises(ModelError, match=f"cgan_steer.json: {message}"):
+        load_generators(tmp_path, 1)
+
+
+def test_non_finite_numbers_and_non_json_are_refused(root, tmp_path):
+    path = copy_model(root, tmp_path, "cgan")
+    path.write_text(path.read_text().replace('"sd": ', '"sd": NaN, "was": ', 1))
+    with pytest.raises(ModelError, match="control slant needs"):
+        load_generators(tmp_path, 1)
+    path.write_bytes(b"\xff\xfe not json")
+    with pytest.raises(ModelError, match="cgan_steer.json: not JSON"):
+        load_generators(tmp_path, 1)
+
+
+def test_a_steering_file_without_its_model_is_refused(root, tmp_path):
+    copy_model(root, tmp_path, "cgan")
+    shutil.copy(root / "artifacts" / "cvae_steer.json", tmp_path / "cvae_steer.json")
+    with pytest.raises(ModelError, match="cvae_steer.json: steers a model with no generator and style file"):
+        load_generators(tmp_path, 1)
+
+
+def test_a_model_without_a_steering_file_still_serves_and_is_not_steerable(root, tmp_path):
+    copy_model(root, tmp_path, "cgan").unlink()
+    from webapp import create_app
+
+    client = create_app({"ARTIFACTS_DIR": str(tmp_path), "DEFAULT_MODEL": "cgan"}).test_client()
+    assert client.get("/api/v1/generate?digit=1&seed=1").status_code == 200
+    refused = client.get("/api/v1/steer?text=12&seed=1")
+    assert refused.status_code == 400 and "<model>_steer.json" in refused.get_json()["error"]
+
+
+# --- the controls on the committed models ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def committed(root):
+    return load_generators(root / "artifacts", 1)
+
+
+@pytest.mark.parametrize("model", ["cvae", "cgan"])
+def test_each_control_moves_its_attribute_and_little_else(root, committed, model):
+    """40 hands x 10 digits x 5 settings per control (make evaluate runs 200 hands, docs/handwriting.md)."""
+    generator = committed[model]
+    scores = steer_scores(generator.style, generator.steer, open_session(root / "artifacts" / "judge.onnx", 1),
+                          seed=3, hands=40)
+    for name in ("slant", "weight", "width"):
+        assert scores[f"steer_{name}_monotone"] >= 0.9, name
+        assert scores[f"steer_{name}_rank"] >= 0.9, name
+        assert scores[f"steer_{name}_crosstalk"] <= 0.4, name
+    assert scores["steer_legibility"] >= 0.98
+
+
+# --- the API ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def client(app):
+    return app.test_client()
+
+
+def test_steer_api_writes_one_row_and_reports_its_settings(client):
+    answer = client.get("/api/v1/steer?text=2026&seed=5&model=cgan&slant=1.5&weight=-2&width=0.25")
+    body = answer.get_json()
+    assert answer.status_code == 200 and body["count"] == 1 and len(body["images"]) == 1
+    assert body["controls"] == {"slant": 1.5, "weight": -2.0, "width": 0.25}
+    assert (body["width"], body["height"], body["text"], body["model"], body["seed"]) == (112, 28, "2026", "cgan", 5)
+    assert body["permalink"] == "/steer?text=2026&seed=5&model=cgan&slant=1.5&weight=-2&width=0.25"
+
+
+def test_missing_controls_are_zero_and_the_same_url_gives_the_same_row(client):
+    plain = client.get("/api/v1/steer?text=42&seed=9&model=cvae").get_json()
+    zeros = client.get("/api/v1/steer?text=42&seed=9&model=cvae&slant=0&weight=-0&width=0.00").get_json()
+    assert plain["images"] == zeros["images"] and plain["controls"] == {"slant": 0, "weight": 0, "width": 0}
+    moved = client.get("/api/v1/steer?text=42&seed=9&model=cvae&weight=2").get_json()
+    assert moved["images"] != plain["images"]
+
+
+def test_the_png_is_the_row(client):
+    answer = client.get("/api/v1/steer.png?text=123&seed=1&model=cvae&width=-1")
+    assert answer.status_code == 200 and answer.mimetype == "image/png"
+    assert "steer-123-cvae-seed-1-slant0-weight0-width-1.png" in answer.headers["Content-Disposition"]
+    import io
+
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(answer.data)).size == (84, 28)
+
+
+@pytest.mark.parametrize("value", ["3", "-2.01", "2.001", "1.234", ".5", "5.", "+1", "--1", "1e0", "0x1", "nan",
+                                   "inf", "1,5", " 1", "²", "١", "1.5 ", "%00"])
+@pytest.mark.parametrize("name", ["slant", "weight", "width"])
+def test_a_bad_control_is_a_400_naming_the_range_never_the_value(client, name, value):
+    answer = client.get(f"/api/v1/steer?text=12&seed=1&{name}={value}")
+    error = answer.get_json()["error"]
+    assert answer.status_code == 400 and error == f"{name} {RANGE} (for example -1.25)"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(min_size=1, max_size=12))
+def test_any_control_text_is_either_a_decimal_in_range_or_a_clean_400(client, raw):
+    answer = client.get("/api/v1/steer", query_string={"text": "7", "seed": "1", "slant": raw})
+    assert answer.status_code in (200, 400)
+    if answer.status_code == 200:
+        assert abs(answer.get_json()["controls"]["slant"]) <= LIMIT and raw.strip() == raw
+    else:  # the fixed message, whatever was sent
+        assert answer.get_json()["error"] == f"slant {RANGE} (for example -1.25)"
+
+
+@pytest.mark.parametrize("query", ["slant=1&slant=2", "text=12a", "text=", "seed=-1", "model=other"])
+def test_other_bad_parameters_are_400s(client, query):
+    base = {"text": "12", "seed": "1"}
+    for part in query.split("&"):
+        key, _, _ = part.partition("=")
+        base.pop(key, None)
+    answer = client.get(f"/api/v1/steer?{'&'.join(f'{k}={v}' for k, v in base.items())}&{query}")
+    assert answer.status_code == 400
+
+
+def test_the_page_without_parameters_redirects_to_a_seeded_row(client):
+    first = client.get("/steer")
+    assert first.status_code == 302 and first.headers["Location"].startswith("/steer?text=0123456789&seed=")
+    page = client.get("/steer?text=31&slant=2")
+    assert page.status_code == 302 and "&slant=2&weight=0&width=0" in page.headers["Location"]
+    shown = client.get(page.headers["Location"]).get_data(as_text=True)
+    assert 'id="slant"' in shown and 'value="2"' in shown and "Download PNG" in shown
