@@ -31,8 +31,9 @@ ROUTES = {"api_one": (GENERATE, 1), "api": (GENERATE, 16), "page": ("/?digit=3&s
 # The handwriting routes, on the product server only (the torch baseline has no style interface).
 NUMBER = {"text": "0123456789", "count": 5, "seed": 1}
 MORPH = {"digit": 3, "to_digit": 8, "seed": 1, "to_seed": 2, "frames": 8}
+STEER = {"text": "0123456789", "seed": 1, "slant": 1.5, "weight": -1, "width": 0.5}
 STYLE_ROUTES = {f"{name}{suffix}": (f"/api/v1/{name}?{urllib.parse.urlencode(query)}", connections)
-                for name, query in (("number", NUMBER), ("morph", MORPH))
+                for name, query in (("number", NUMBER), ("morph", MORPH), ("steer", STEER))
                 for suffix, connections in (("_one", 1), ("", 16))}
 DIRECT_ROUTES = {route: ROUTES[route] for route in ("api_one", "api")}
 NGINX = Path(shutil.which("nginx") or "/usr/sbin/nginx")
@@ -72,11 +73,15 @@ def compute_floor(model: str, artifacts: Path, checkpoint: Path, repeats: int) -
 
 def style_floor(model: str, artifacts: Path, repeats: int) -> dict:
     """The style routes' answers computed in-process (hands, style session, PNG encoding): their p50 floor."""
+    import numpy as np
+
     from digits import handwriting
     from digits.generators import load_generators
+    from digits.steer import steered
     from webapp.imaging import pngs_base64
 
-    style = load_generators(artifacts, threads=1)[model].style
+    generator = load_generators(artifacts, threads=1)[model]
+    style, directions = generator.style, generator.steer.directions if generator.steer else None
     if style is None:
         raise SystemExit(f"bench: {model} has no style file in {artifacts} (run make export)")
 
@@ -84,8 +89,14 @@ def style_floor(model: str, artifacts: Path, repeats: int) -> dict:
         hands = handwriting.hands(NUMBER["seed"], NUMBER["count"], style.style_dim)
         pngs_base64(handwriting.rows(handwriting.write(style, NUMBER["text"], hands)))
 
+    def steer() -> None:
+        hand = handwriting.hands(STEER["seed"], 1, style.style_dim)
+        controls = np.array([STEER["slant"], STEER["weight"], STEER["width"]])
+        pngs_base64(handwriting.rows(handwriting.write(style, STEER["text"], steered(hand, directions, controls))))
+
     return {"number_ms": median_ms(number, repeats),
-            "morph_ms": median_ms(lambda: pngs_base64(handwriting.morph(style, **MORPH)), repeats)}
+            "morph_ms": median_ms(lambda: pngs_base64(handwriting.morph(style, **MORPH)), repeats),
+            **({"steer_ms": median_ms(steer, repeats)} if directions is not None else {})}
 
 
 def generate_rate(model: str, artifacts: Path, per_digit: int, rounds: int) -> dict:
@@ -295,7 +306,7 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
            f"{style[route + '_ms']:.2f} / {o[route + '_one']['p50_ms']:.2f}, {o[route]['rps']:.0f}", "no such route",
            f"{o[route + '_one']['p50_ms'] / style[route + '_ms']:.1f}x floor",
            f"p50 <= 2x compute floor: {ok(o[route + '_one']['p50_ms'] <= 2 * style[route + '_ms'])}")
-          for route in ("number", "morph")],
+          for route in ("number", "morph", "steer") if route + "_ms" in style],
         (f"python -m generate --format idx, {made['images']:,} images (images/s, whole command)",
          f"{made['images_per_s']:.0f}", "", f"{made['seconds']:.2f} s",
          f">= 20,000: {ok(made['images_per_s'] >= 20_000)}"),
