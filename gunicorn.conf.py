@@ -18,10 +18,12 @@ for _module in ("flask", "numpy", "PIL.Image"):  # imported for the children, se
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 preload_app = False
-# gthread workers with one thread: one request at a time per worker, as a sync worker, but the
-# connection stays open after the answer. nginx keeps a pool of them open (deploy/nginx.conf.template,
-# upstream keepalive) instead of a fresh unix-socket connection per request (docs/benchmarks.md).
-# An idle kept-alive connection waits in the worker's poller, not in its thread.
+# gthread workers with one thread: each runs one request at a time, and the connection stays open
+# after the answer. nginx keeps a pool of them open (deploy/nginx.conf.template, upstream keepalive)
+# instead of a fresh unix-socket connection per request. An idle kept-alive connection waits in the
+# worker's poller, not in its thread. A worker also accepts connections while its thread is busy and
+# queues their requests, so under load a request can wait in one worker while the other is free;
+# make bench measured the trade: more requests/s than sync workers at 16 connections (docs/benchmarks.md).
 worker_class = "gthread"
 threads = 1
 keepalive = 75  # seconds an idle connection from nginx stays open: longer than nginx keeps it idle (60 s)

@@ -368,15 +368,18 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_CHECKPOINT": str(args.checkpoint),
            "FLASK_ARTIFACTS_DIR": str(args.artifacts)}
     gunicorn = ["--workers", "2", "--bind"]
+    style_floors = style_floor(args.model, args.artifacts, args.calls)
+    style_routes = {route: url for route, url in STYLE_ROUTES.items()  # the steer routes need a steering file
+                    if route.removesuffix("_one") + "_ms" in style_floors}
     results = {
         "machine": f"{os.cpu_count()} CPU cores",
         "model": args.model,
         "compute_floor": compute_floor(args.model, args.artifacts, args.checkpoint, args.calls),
-        "style_floor": style_floor(args.model, args.artifacts, args.calls),
+        "style_floor": style_floors,
         "onnx_server": serve("onnxruntime (make serve-prod)",
                              [str(SERVE_BIN / "python"), "-m", "deploy.serve", "--port", "8701", "--workers", "2",
                               "--client-rate", "1000000"],
-                             env, 8701, args.model, args.seconds, args.rounds, {**ROUTES, **STYLE_ROUTES}),
+                             env, 8701, args.model, args.seconds, args.rounds, {**ROUTES, **style_routes}),
         "metrics_off_server": serve("onnxruntime (make serve-prod, FLASK_METRICS=0)",
                                     [str(SERVE_BIN / "python"), "-m", "deploy.serve", "--port", "8704", "--workers",
                                      "2", "--client-rate", "1000000"], {**env, "FLASK_METRICS": "0"}, 8704,

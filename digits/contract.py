@@ -128,13 +128,15 @@ def check_judge(path: Path, session: ort.InferenceSession) -> int:
 MAX_STEER_BYTES = 1 << 20
 
 
-def check_steer(path: Path, style: str, style_sha256: str, style_dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """The steering file of a style interface (docs/contracts.md): its directions [3, style_dim] and the
-    attributes' standard deviations [3], or ModelError naming the file and the failing clause."""
-    if path.stat().st_size > MAX_STEER_BYTES:
+def check_steer(path: Path, data: bytes, style: str, style_sha256: str,
+                style_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The steering file of a style interface (docs/contracts.md), its bytes ``data``: its directions
+    [3, style_dim] and the attributes' standard deviations [3], or ModelError naming the file and the
+    failing clause."""
+    if len(data) > MAX_STEER_BYTES:
         raise ModelError(f"{path}: larger than {MAX_STEER_BYTES} bytes, not a steering file")
     try:
-        record = json.loads(path.read_bytes())
+        record = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise ModelError(f"{path}: not JSON") from None
     if not isinstance(record, dict) or record.get("role") != "steer":
@@ -159,7 +161,10 @@ def check_steer(path: Path, style: str, style_sha256: str, style_dim: int) -> tu
 
 
 def finite(value: object) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)
+    try:
+        return type(value) in (int, float) and math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def check_pair(path: Path, meta: dict[str, str], generator: str, generator_sha256: str) -> None:

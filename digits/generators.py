@@ -15,7 +15,15 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from digits.contract import ModelError, check_encoder, check_generator, check_steer, check_style, metadata_of
+from digits.contract import (
+    MAX_STEER_BYTES,
+    ModelError,
+    check_encoder,
+    check_generator,
+    check_steer,
+    check_style,
+    metadata_of,
+)
 from digits.files import file_sha256
 from digits.images import mnist_centred
 
@@ -81,7 +89,7 @@ class OnnxGenerator:
     def describe(self) -> dict:
         return {"name": self.name, "file": self.path.name, "latent_dim": self.latent_dim,
                 "style_dim": self.style.style_dim if self.style else None, "encoder": self.encoder is not None,
-                "metadata": self.metadata}
+                "steer": self.steer is not None, "metadata": self.metadata}
 
 
 def noise(seed: int, count: int, dim: int) -> np.ndarray:
@@ -180,7 +188,10 @@ def attach_steer(generators: dict[str, OnnxGenerator], path: Path) -> None:
     if owner is None or owner.style is None:
         raise ModelError(f"{path}: steers a model with no generator and style file in {path.parent}")
     require_regular_file(path)
-    directions, sd = check_steer(path, owner.style.path.name, file_sha256(owner.style.path), owner.style.style_dim)
+    if path.stat().st_size > MAX_STEER_BYTES:  # checked before it is read
+        raise ModelError(f"{path}: larger than {MAX_STEER_BYTES} bytes, not a steering file")
+    directions, sd = check_steer(path, path.read_bytes(), owner.style.path.name, file_sha256(owner.style.path),
+                                 owner.style.style_dim)
     owner.steer = Steer(path, directions, sd)
 
 

@@ -45,11 +45,12 @@ def find(style: Style, hands: int = HANDS, seed: int = 0) -> dict:
 
 
 def file_bytes(found: dict, model: str, style_name: str, style_sha256: str, style_dim: int) -> bytes:
-    """The steering file, paired with its style file by name and hash like every extension file."""
+    """The steering file, paired with its style file by name and hash like every extension file
+    (ValueError for a non-finite number: an attribute that never varied)."""
     record = {"role": "steer", "model": model, "style": style_name, "style_sha256": style_sha256,
               "style_dim": style_dim, "units": "1 = one standard deviation of the attribute among the model's hands",
               **found}
-    return (json.dumps(record, indent=1) + "\n").encode()
+    return (json.dumps(record, indent=1, allow_nan=False) + "\n").encode()
 
 
 def steered(styles: np.ndarray, directions: np.ndarray, controls: np.ndarray) -> np.ndarray:

@@ -1,1 +1,1 @@
-"""PyTorch -> ONNX export of trained generators (``python -m export``)."""
+"""Every ONNX file this project ships, from its checkpoint, verified and carded (``python -m export``)."""

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from digits.cli import OneLineParser, command_line, fail, whole
+from digits.contract import ModelError
 from export.checkpoints import rebuild
 from export.generator import export_generator
 from export.judge import export_judge
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or Path("artifacts") / facts.ARTIFACT
         export = export_judge if name == "judge" else export_generator
         max_diff = export(modules, state, out, args.seed, command_line("export", argv), facts)
-    except (ExportError, CheckpointError, OSError) as exc:
+    except (ExportError, CheckpointError, ModelError, OSError) as exc:
         return fail(exc, 2)  # a user error, as for every command here
     print(f"wrote {out} (max abs diff vs PyTorch {max_diff:.2e})")
     return 0

@@ -6,6 +6,7 @@ committed file alone.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -13,21 +14,37 @@ import onnxruntime as ort
 
 from digits import steer
 from digits.cli import OneLineParser, fail, whole
-from digits.contract import ModelError, check_style, sha256
+from digits.contract import MODEL_NAME, ModelError, check_steer, check_style, sha256
 from digits.files import atomic_path
-from digits.generators import Style
+from digits.generators import Style, open_session
+
+
+def model_name(value: str) -> str:
+    """An argparse type: a model's short name (it becomes part of two file names)."""
+    if not MODEL_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError("must be a model's name: 1-32 of a-z, 0-9, _ and -")
+    return value
 
 
 def steer_file(style_bytes: bytes, style_out: Path, model: str, style_dim: int, seed: int) -> bytes:
-    """The steering file of a style interface, found by running it (its bytes, before they are written)."""
+    """The steering file of a style interface, found by running it (its bytes, before they are written) and
+    checked as the web app will check it; ModelError if the directions do not meet the contract."""
     session = ort.InferenceSession(style_bytes, providers=["CPUExecutionProvider"])
     found = steer.find(Style(style_out, style_dim, session), seed=seed)
-    return steer.file_bytes(found, model, style_out.name, sha256(style_bytes), style_dim)
+    out, digest = style_out.parent / f"{model}_steer.json", sha256(style_bytes)
+    try:
+        data = steer.file_bytes(found, model, style_out.name, digest, style_dim)
+    except ValueError:
+        raise ModelError(f"{out}: the directions are not finite (an attribute that never varied); "
+                         "nothing written") from None
+    check_steer(out, data, style_out.name, digest, style_dim)
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="python -m export.steer", description="Write <model>_steer.json beside a style file.")
-    p.add_argument("--model", default="cvae", help="the model whose <model>_style.onnx to steer (default cvae)")
+    p.add_argument("--model", default="cvae", type=model_name,
+                   help="the model whose <model>_style.onnx to steer (default cvae)")
     p.add_argument("--artifacts", type=Path, default=Path("artifacts"))
     p.add_argument("--seed", type=whole(0, 2**32 - 1), default=0, help="seed of the hands that find the directions")
     args = p.parse_args(argv)
@@ -35,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.artifacts / f"{args.model}_steer.json"
     try:
         style_bytes = style_path.read_bytes()
-        session = ort.InferenceSession(style_bytes, providers=["CPUExecutionProvider"])
+        session = open_session(style_path, 1)
         meta = session.get_modelmeta().custom_metadata_map
         style_dim = check_style(style_path, session, meta.get("generator", ""), meta.get("generator_sha256", ""))
         data = steer_file(style_bytes, style_path, args.model, style_dim, args.seed)
@@ -43,8 +60,6 @@ def main(argv: list[str] | None = None) -> int:
             tmp.write_bytes(data)
     except (ModelError, OSError) as exc:
         return fail(exc, 2)
-    except Exception as exc:  # onnxruntime's load errors have no common base class
-        return fail(ModelError(f"{style_path}: not a loadable style file ({type(exc).__name__})"), 2)
     print(f"wrote {out}")
     return 0
 

@@ -95,7 +95,7 @@ def fetch(url: str) -> int:
 def test_a_known_mix_across_both_workers_is_counted_exactly_in_one_scrape(prod):
     before = samples(urllib.request.urlopen(f"{prod}/metrics", timeout=30).read().decode())
     paths = [path for path, times in MIX for _ in range(times)]
-    with ThreadPoolExecutor(8) as pool:  # concurrent: both sync workers take a share
+    with ThreadPoolExecutor(8) as pool:  # concurrent: both workers take a share
         statuses = list(pool.map(lambda path: fetch(prod + path), paths))
     assert sorted(set(statuses)) == [200, 400, 404]
     after = samples(urllib.request.urlopen(f"{prod}/metrics", timeout=30).read().decode())

@@ -139,7 +139,7 @@ def test_the_png_is_the_row(client):
     assert Image.open(io.BytesIO(answer.data)).size == (84, 28)
 
 
-@pytest.mark.parametrize("value", ["3", "-2.01", "2.001", "1.234", ".5", "5.", "+1", "--1", "1e0", "0x1", "nan",
+@pytest.mark.parametrize("value", ["3", "-2.01", "2.001", "1.234", ".5", "5.", "%2B1", "--1", "1e0", "0x1", "nan",
                                    "inf", "1,5", " 1", "²", "١", "1.5 ", "%00"])
 @pytest.mark.parametrize("name", ["slant", "weight", "width"])
 def test_a_bad_control_is_a_400_naming_the_range_never_the_value(client, name, value):
@@ -176,3 +176,33 @@ def test_the_page_without_parameters_redirects_to_a_seeded_row(client):
     assert page.status_code == 302 and "&slant=2&weight=0&width=0" in page.headers["Location"]
     shown = client.get(page.headers["Location"]).get_data(as_text=True)
     assert 'id="slant"' in shown and 'value="2"' in shown and "Download PNG" in shown
+
+
+# --- python -m export.steer: directions for a style file exported before ---------------------------------
+
+def test_export_steer_writes_the_file_the_web_app_loads(root, tmp_path, capsys):
+    from export.steer import main
+
+    copy_model(root, tmp_path, "cgan").unlink()
+    assert main(["--model", "cgan", "--artifacts", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'cgan_steer.json'}"
+    committed = json.loads((root / "artifacts" / "cgan_steer.json").read_text())
+    assert json.loads((tmp_path / "cgan_steer.json").read_text()) == committed, "same file, same directions"
+    assert load_generators(tmp_path, 1)["cgan"].steer is not None
+
+
+@pytest.mark.parametrize(("argv", "error"), [
+    (["--model", "../cgan"], "argument --model: must be a model's name"),
+    (["--model", "nope"], "nope_style.onnx"),
+])
+def test_export_steer_refuses_in_one_line(root, tmp_path, capsys, argv, error):
+    from export.steer import main
+
+    copy_model(root, tmp_path, "cgan")
+    try:
+        code = main([*argv, "--artifacts", str(tmp_path)])
+    except SystemExit as exc:  # argparse's refusals exit from inside
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and error in err and len(err.splitlines()) == 1
