@@ -35,7 +35,7 @@ STEER = {"text": "0123456789", "seed": 1, "slant": 1.5, "weight": -1, "width": 0
 STYLE_ROUTES = {f"{name}{suffix}": (f"/api/v1/{name}?{urllib.parse.urlencode(query)}", connections)
                 for name, query in (("number", NUMBER), ("morph", MORPH), ("steer", STEER))
                 for suffix, connections in (("_one", 1), ("", 16))}
-DIRECT_ROUTES = {route: ROUTES[route] for route in ("api_one", "api")}
+PAIRED_ROUTES = {route: ROUTES[route] for route in ("api_one", "api")}
 NGINX = Path(shutil.which("nginx") or "/usr/sbin/nginx")
 
 
@@ -183,13 +183,13 @@ def stop(server: subprocess.Popen) -> None:
 
 
 def serve(name: str, command: list[str], env: dict, port: int, model: str, seconds: int, rounds: int,
-          routes: dict[str, tuple[str, int]] = ROUTES, cold_starts: bool = True) -> dict:
-    """Cold start (median of ``rounds`` + 1 starts, or the one start without ``cold_starts``), worker RSS,
-    latency with one connection (no queueing), and wrk load with 16 connections on each of ``routes``."""
+          routes: dict[str, tuple[str, int]] = ROUTES) -> dict:
+    """Cold start (median of ``rounds`` + 1 starts), worker RSS, latency with one connection (no
+    queueing), and wrk load with 16 connections on each of ``routes``, for one server."""
     base = f"http://127.0.0.1:{port}"
     urls = {route: f"{base}{url}&model={model}" for route, (url, _) in routes.items()}
     colds = []
-    for _ in range(rounds if cold_starts else 0):
+    for _ in range(rounds):
         server, cold = start_server(name, command, env, urls["api"])
         stop(server)
         colds.append(cold)
@@ -212,6 +212,29 @@ def serve(name: str, command: list[str], env: dict, port: int, model: str, secon
     return {"cold_start_s": statistics.median(colds), "rss_start_mb": rss_start, "rss_end_mb": rss_end,
             "requests": sum(r["requests"] for rs in runs.values() for r in rs),
             "errors": sum(r["errors"] for rs in runs.values() for r in rs), **summary}
+
+
+def paired(servers: dict[str, tuple[str, list[str], dict, int]], model: str, seconds: int, rounds: int) -> dict:
+    """The comparisons that must not drift apart on a shared machine: the servers run side by side and
+    take turns, one wrk run each, route by route and round by round, so a machine that slows down
+    slows all of them alike. ``servers``: key -> (name, command, env, port)."""
+    urls = {key: {route: f"http://127.0.0.1:{port}{url}&model={model}" for route, (url, _) in PAIRED_ROUTES.items()}
+            for key, (_, _, _, port) in servers.items()}
+    running = {}
+    try:
+        for key, (name, command, env, _) in servers.items():
+            running[key], _ = start_server(name, command, env, urls[key]["api"])
+        time.sleep(1.0)
+        runs = {key: {route: [] for route in PAIRED_ROUTES} for key in servers}
+        for _ in range(rounds):
+            for route, (_, connections) in PAIRED_ROUTES.items():
+                for key in servers:
+                    runs[key][route].append(wrk(urls[key][route], seconds, connections))
+    finally:
+        for server in running.values():
+            stop(server)
+    return {key: {route: {k: statistics.median(r[k] for r in rs) for k in ("p50_ms", "p99_ms", "rps")}
+                  for route, rs in by_route.items()} for key, by_route in runs.items()}
 
 
 def du_mb(path: Path) -> float:
@@ -259,7 +282,8 @@ def timed(fn: Callable[[], object]) -> float:
 def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
     """(measure, product, torch baseline, ratio, target) for the table."""
     o, t, floor, d = r["onnx_server"], r["torch_server"], r["compute_floor"], r["data_path"]
-    direct, style, made = r["direct_server"], r["style_floor"], r["generate"]
+    style, made = r["style_floor"], r["generate"]
+    pp, direct = (r["paired"]["product"], r["paired"]["direct"]) if "paired" in r else (o, r["direct_server"])
 
     def ok(good: bool) -> str:
         return "met" if good else "MISSED"
@@ -295,12 +319,13 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
         ("batching share of a CVAE training epoch", f"{100 * d['tensor_s'] / d['train_epoch_s']:.2f}%",
          f"{100 * d['dataloader_s'] / d['train_epoch_s']:.1f}%", f"epoch {d['train_epoch_s']:.1f} s",
          f"<= 2%: {ok(d['tensor_s'] <= 0.02 * d['train_epoch_s'])}"),
-        ("API through nginx (product) vs gunicorn direct: p50 ms 1 connection / requests/s 16 connections",
-         f"{o['api_one']['p50_ms']:.2f} / {o['api']['rps']:.0f}",
+        ("API through nginx (product) vs gunicorn direct" + (", side by side" if "paired" in r else "") +
+         ": p50 ms 1 connection / requests/s 16 connections", f"{pp['api_one']['p50_ms']:.2f} / {pp['api']['rps']:.0f}",
          f"direct: {direct['api_one']['p50_ms']:.2f} / {direct['api']['rps']:.0f}",
-         f"{o['api_one']['p50_ms'] / direct['api_one']['p50_ms']:.2f}x / {o['api']['rps'] / direct['api']['rps']:.2f}x",
-         "within 10%: " + ok(o["api_one"]["p50_ms"] <= 1.1 * direct["api_one"]["p50_ms"]
-                             and o["api"]["rps"] >= 0.9 * direct["api"]["rps"])),
+         f"{pp['api_one']['p50_ms'] / direct['api_one']['p50_ms']:.2f}x / "
+         f"{pp['api']['rps'] / direct['api']['rps']:.2f}x",
+         "within 10%: " + ok(pp["api_one"]["p50_ms"] <= 1.1 * direct["api_one"]["p50_ms"]
+                             and pp["api"]["rps"] >= 0.9 * direct["api"]["rps"])),
         *cost_rows(r),
         *[(f"{STYLE_ROUTES[route][0]}: compute floor / p50 ms 1 connection, requests/s 16 connections",
            f"{style[route + '_ms']:.2f} / {o[route + '_one']['p50_ms']:.2f}, {o[route]['rps']:.0f}", "no such route",
@@ -314,20 +339,21 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
 
 
 def cost_rows(r: dict) -> list[tuple[str, str, str, str, str]]:
-    """Where one request's time goes, and what the metrics cost (records from before these were measured
-    have no metrics-off server and get no such rows)."""
-    if "metrics_off_server" not in r:
+    """Where one request's time goes, and what the metrics cost, from the side-by-side run (records from
+    before it have no such rows)."""
+    if "paired" not in r:
         return []
-    o, direct, floor, quiet = r["onnx_server"], r["direct_server"], r["compute_floor"], r["metrics_off_server"]
+    floor, product, direct, quiet = r["compute_floor"], *(r["paired"][k] for k in ("product", "direct", "metrics_off"))
     app_ms = direct["api_one"]["p50_ms"] - floor["onnx_ms"]
-    hop_ms = o["api_one"]["p50_ms"] - direct["api_one"]["p50_ms"]
-    metrics_cost = 1 - o["api"]["rps"] / quiet["api"]["rps"]
+    hop_ms = product["api_one"]["p50_ms"] - direct["api_one"]["p50_ms"]
+    metrics_cost = 1 - product["api"]["rps"] / quiet["api"]["rps"]
     return [
         ("where one request's time goes at 1 connection (ms): compute floor + app server (WSGI, gunicorn, HTTP) "
          "+ nginx hop = product p50", f"{floor['onnx_ms']:.2f} + {app_ms:.2f} + {hop_ms:.2f} = "
-         f"{o['api_one']['p50_ms']:.2f}", "", f"nginx hop {hop_ms / o['api_one']['p50_ms']:.0%} of p50", ""),
-        ("API with metrics (product) vs FLASK_METRICS=0, both through nginx: p50 ms 1 connection / requests/s "
-         "16 connections", f"{o['api_one']['p50_ms']:.2f} / {o['api']['rps']:.0f}",
+         f"{product['api_one']['p50_ms']:.2f}", "", f"nginx hop {hop_ms / product['api_one']['p50_ms']:.0%} of p50",
+         ""),
+        ("API with metrics (product) vs FLASK_METRICS=0, side by side, both through nginx: p50 ms 1 connection / "
+         "requests/s 16 connections", f"{product['api_one']['p50_ms']:.2f} / {product['api']['rps']:.0f}",
          f"metrics off: {quiet['api_one']['p50_ms']:.2f} / {quiet['api']['rps']:.0f}",
          f"throughput cost {metrics_cost:.1%}", f"< 5% of throughput: {'met' if metrics_cost < 0.05 else 'MISSED'}"),
     ]
@@ -339,6 +365,12 @@ def table(results: dict) -> str:
              "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
     return "\n".join(lines)
+
+
+def prod_command(port: int) -> list[str]:
+    """make serve-prod on ``port``, with no per-client rate limit: wrk is one client asking thousands of times."""
+    return [str(SERVE_BIN / "python"), "-m", "deploy.serve", "--port", str(port), "--workers", "2",
+            "--client-rate", "1000000"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,17 +408,15 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.model,
         "compute_floor": compute_floor(args.model, args.artifacts, args.checkpoint, args.calls),
         "style_floor": style_floors,
-        "onnx_server": serve("onnxruntime (make serve-prod)",
-                             [str(SERVE_BIN / "python"), "-m", "deploy.serve", "--port", "8701", "--workers", "2",
-                              "--client-rate", "1000000"],
-                             env, 8701, args.model, args.seconds, args.rounds, {**ROUTES, **style_routes}),
-        "metrics_off_server": serve("onnxruntime (make serve-prod, FLASK_METRICS=0)",
-                                    [str(SERVE_BIN / "python"), "-m", "deploy.serve", "--port", "8704", "--workers",
-                                     "2", "--client-rate", "1000000"], {**env, "FLASK_METRICS": "0"}, 8704,
-                                    args.model, args.seconds, args.rounds, DIRECT_ROUTES, cold_starts=False),
-        "direct_server": serve("onnxruntime (gunicorn direct)", [str(SERVE_BIN / "gunicorn"), *gunicorn,
-                                                                 "127.0.0.1:8703", "webapp:create_app()"],
-                               env, 8703, args.model, args.seconds, args.rounds, DIRECT_ROUTES),
+        "onnx_server": serve("onnxruntime (make serve-prod)", prod_command(8701), env, 8701, args.model,
+                             args.seconds, args.rounds, {**ROUTES, **style_routes}),
+        "paired": paired({
+            "product": ("onnxruntime (make serve-prod)", prod_command(8703), env, 8703),
+            "metrics_off": ("onnxruntime (make serve-prod, FLASK_METRICS=0)", prod_command(8704),
+                            {**env, "FLASK_METRICS": "0"}, 8704),
+            "direct": ("onnxruntime (gunicorn direct)",
+                       [str(SERVE_BIN / "gunicorn"), *gunicorn, "127.0.0.1:8705", "webapp:create_app()"], env, 8705),
+        }, args.model, args.seconds, args.rounds),
         "torch_server": serve("torch", [str(TRAIN_BIN / "gunicorn"), "--config", str(ROOT / "bench" / "empty.conf.py"),
                                         *gunicorn, "127.0.0.1:8702", "bench.torch_server:create_app()"],
                               env, 8702, args.model, args.seconds, args.rounds),

@@ -21,7 +21,7 @@ from training.conditioning import Styled
 
 CONTRACT = """A class-conditional MNIST generator under the project's generator contract (docs/contracts.md):
 inputs `digit` int64 [N] (0-9) and `z` float32 [N, {latent_dim}] ~ N(0, I), output `image` float32
-[N,1,28,28], ink = 1, background = 0. It draws MNIST-style labels (centred, 28x28, white on black) and
+[N,1,28,28], ink = 1, background = 0. It draws MNIST-style digits (centred, 28x28, white on black) and
 nothing else; trained on {train_images} images."""
 
 

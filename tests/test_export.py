@@ -237,7 +237,7 @@ def test_the_style_read_from_a_digit_is_drawn_back_as_the_decoder_draws_its_post
 def test_an_encoder_from_another_export_is_refused_at_load_naming_it(run_dir, encoder_path, tmp_path):
     """Generator and style interface from epoch 1, the encoder from the final export: one line naming the file."""
     assert export_to(run_dir / "generator_epoch_1.pt", tmp_path / "cvae_decoder.onnx") == 0
-    assert not (tmp_path / "cvae_encoder.onnx").exists(), "a generator-only checkpoint has no encoder"
+    assert (tmp_path / "cvae_encoder.onnx").exists(), "an epoch file exports with its own encoder"
     shutil.copy(encoder_path, tmp_path / "cvae_encoder.onnx")
     with pytest.raises(ModelError, match="cvae_encoder.onnx: made for another version of cvae_decoder.onnx"):
         load_generators(tmp_path, 1)

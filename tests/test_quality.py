@@ -29,12 +29,11 @@ SEED = 2024
 PROPORTIONS = {"accuracy": 10, "accuracy_min_digit": 1, "distinct_groups": 2, "legibility": 10}  # samples per unit
 AT_LEAST, AT_MOST = "min", "max"
 FLOORS = {  # model: name -> (min or max, bound), from the records of 2026-12-01 (docs/quality.md)
-    # The CVAE-GAN's legibility (0.995 -> 0.99) and FID (2.2 -> 2.3) floors were lowered on purpose: the critic
-    # that took its C2ST from 0.96 to 0.86 and its diversity over the bar costs them (docs/quality.md).
-    "cvae": {"c2st": (AT_MOST, 0.87), "accuracy": (AT_LEAST, 0.995), "accuracy_min_digit": (AT_LEAST, 0.99),
-             "fid_real_ratio": (AT_MOST, 2.3), "diversity_ratio": (AT_LEAST, 0.96),
-             "distinct_groups": (AT_LEAST, 0.999), "novelty_ratio": (AT_LEAST, 0.93),
-             "legibility": (AT_LEAST, 0.99), "style_slant": (AT_MOST, 0.17), "style_ink": (AT_MOST, 0.18)},
+    # The CVAE-GAN trained to 30 epochs took back what its critic first cost (docs/quality.md, What was tried).
+    "cvae": {"c2st": (AT_MOST, 0.77), "accuracy": (AT_LEAST, 0.995), "accuracy_min_digit": (AT_LEAST, 0.99),
+             "fid_real_ratio": (AT_MOST, 2.1), "diversity_ratio": (AT_LEAST, 0.97),
+             "distinct_groups": (AT_LEAST, 0.999), "novelty_ratio": (AT_LEAST, 0.96),
+             "legibility": (AT_LEAST, 0.995), "style_slant": (AT_MOST, 0.16), "style_ink": (AT_MOST, 0.17)},
     "cgan": {"c2st": (AT_MOST, 0.59), "accuracy": (AT_LEAST, 0.992), "accuracy_min_digit": (AT_LEAST, 0.985),
              "fid_real_ratio": (AT_MOST, 2.1), "diversity_ratio": (AT_LEAST, 0.95),
              "distinct_groups": (AT_LEAST, 0.999), "novelty_ratio": (AT_LEAST, 1.0),

@@ -110,6 +110,10 @@ class Recipe:
     def generator(self) -> nn.Module:
         return self.ema.module
 
+    def shipped_state(self) -> dict:
+        """The epoch file's weights: the exported generator's (the EMA)."""
+        return {"generator": self.ema.module.state_dict()}
+
     def state_dict(self) -> dict:
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "ema": self.ema.state_dict(),
                 "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict()}

@@ -1,4 +1,4 @@
-"""Checkpoints: the full resumable state per run, and a small generator-only file per epoch."""
+"""Checkpoints: the full resumable state per run, and a small file per epoch with what the export ships."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -186,6 +186,10 @@ class Recipe:
     def style_encoder(self) -> nn.Module:
         return StyleEncoder(self.model)
 
+    def shipped_state(self) -> dict:
+        """The epoch file's weights: the whole CVAE, so an epoch exports with its encoder."""
+        return {"model": self.model.state_dict()}
+
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
                 "D": self.D.state_dict(), "opt_D": self.opt_D.state_dict()}
@@ -200,13 +204,14 @@ class Recipe:
 
 def shipped(state: dict) -> dict[str, nn.Module]:
     """The exported modules rebuilt from what a checkpoint records, with no optimizer or critic: the
-    decoder, and from a full checkpoint also the style encoder (a generator_epoch_N file has none)."""
+    decoder and its style encoder, from a full or an epoch file (only the decoder from an epoch file
+    written before those kept the encoder)."""
     config = state["config"]
     model = CVAE(config["latent_dim"], config["width"], config["prior_components"])
-    if "recipe" not in state:
+    if "recipe" not in state and "model" not in state:
         model.decoder.load_state_dict(state["generator"])
         return {"generator": model.decoder.eval()}
-    model.load_state_dict(state["recipe"]["model"])
+    model.load_state_dict(state["recipe"]["model"] if "recipe" in state else state["model"])
     return {"generator": model.decoder.eval(), "encoder": StyleEncoder(model.eval())}
 
 

@@ -5,7 +5,7 @@
     python -m training --resume                               # continue runs/<model>/checkpoint.pt
 
 Every epoch writes, on rank 0 only and atomically: the resumable checkpoint, a
-generator-only checkpoint, a 10x10 sample grid (row = digit) and a metrics line; TensorBoard
+checkpoint of what the export ships, a 10x10 sample grid (row = digit) and a metrics line; TensorBoard
 event files follow every step (``tensorboard --logdir runs``).
 """
 from __future__ import annotations
@@ -171,7 +171,8 @@ def train_epoch(recipe, data: DeviceDataset, args: argparse.Namespace, ctx: dist
 
 def write_epoch(recipe, args: argparse.Namespace, meta: dict, state: dict, samples: tuple, board: Board,
                 step: int) -> None:
-    """Rank 0's files for one epoch: full checkpoint, generator checkpoint, grid, metrics line, TensorBoard."""
+    """Rank 0's files for one epoch: full checkpoint, the epoch's shipped weights (any epoch can be exported,
+    so the instrument can choose one), grid, metrics line, TensorBoard."""
     generator = recipe.generator()
     generator.eval()
     with torch.no_grad():
@@ -184,7 +185,7 @@ def write_epoch(recipe, args: argparse.Namespace, meta: dict, state: dict, sampl
         f.write(json.dumps(state["metrics"]) + "\n")
     checkpoint.save({**state, "recipe": recipe.state_dict(), "config": config, "meta": meta},
                     args.run_dir / checkpoint.FULL)
-    checkpoint.save({"generator": generator.state_dict(), "epoch": epoch, "config": config, "meta": meta},
+    checkpoint.save({**recipe.shipped_state(), "epoch": epoch, "config": config, "meta": meta},
                     checkpoint.generator_path(args.run_dir, epoch))
     save_grid(images, args.run_dir / f"grid_epoch_{epoch}.png")
 
