@@ -130,11 +130,9 @@ MAX_STEER_BYTES = 1 << 20
 
 def check_steer(path: Path, data: bytes, style: str, style_sha256: str,
                 style_dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """The steering file of a style interface (docs/contracts.md), its bytes ``data``: its directions
-    [3, style_dim] and the attributes' standard deviations [3], or ModelError naming the file and the
-    failing clause."""
-    if len(data) > MAX_STEER_BYTES:
-        raise ModelError(f"{path}: larger than {MAX_STEER_BYTES} bytes, not a steering file")
+    """The steering file of a style interface (docs/contracts.md), its bytes ``data`` (at most
+    MAX_STEER_BYTES, checked by whoever reads the file): its directions [3, style_dim] and the attributes'
+    standard deviations [3], or ModelError naming the file and the failing clause."""
     try:
         record = json.loads(data)
     except (ValueError, UnicodeDecodeError):

@@ -22,10 +22,9 @@ TEXT = "0123456789"
 LIMIT = 2.0  # controls are in -LIMIT..LIMIT
 
 
-def measure(style: Style, styles: np.ndarray) -> np.ndarray:
-    """[hands, 10, 3]: the attributes of every digit written in each hand."""
-    written = handwriting.write(style, TEXT, styles)
-    return attributes(written.reshape(-1, 28, 28)).reshape(len(styles), len(TEXT), len(NAMES))
+def measure(written: np.ndarray) -> np.ndarray:
+    """[hands, digits, 3]: the attributes of every digit of rows written by handwriting.write."""
+    return attributes(written.reshape(-1, 28, 28)).reshape(*written.shape[:2], len(NAMES))
 
 
 def find(style: Style, hands: int = HANDS, seed: int = 0) -> dict:
@@ -33,7 +32,7 @@ def find(style: Style, hands: int = HANDS, seed: int = 0) -> dict:
     attribute is its mean over the ten digits), with that deviation and how much of it the linear
     fit explains (r2)."""
     styles = handwriting.hands(seed, hands, style.style_dim).astype(np.float64)
-    per_hand = measure(style, styles).mean(1)
+    per_hand = measure(handwriting.write(style, TEXT, styles)).mean(1)
     sd = per_hand.std(0)
     centred_s, centred_a = styles - styles.mean(0), per_hand - per_hand.mean(0)
     slopes, *_ = np.linalg.lstsq(centred_s, centred_a, rcond=None)  # [style_dim, 3]: attribute per unit style

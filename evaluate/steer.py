@@ -6,10 +6,10 @@ import numpy as np
 import onnxruntime as ort
 
 from digits import handwriting
-from digits.attributes import NAMES, attributes
+from digits.attributes import NAMES
 from digits.generators import Steer, Style
 from digits.judge import judge
-from digits.steer import TEXT, steered
+from digits.steer import TEXT, measure, steered
 
 STEPS = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
 HANDS = 200
@@ -36,9 +36,9 @@ def steer_scores(style: Style, steer: Steer, judge_session: ort.InferenceSession
         for step in STEPS:
             controls = np.zeros(len(NAMES))
             controls[k] = step
-            written = handwriting.write(style, TEXT, steered(base, steer.directions, controls)).reshape(-1, 28, 28)
-            measured.append(attributes(written).reshape(hands, len(TEXT), len(NAMES)))
-            probs, _ = judge(judge_session, written)
+            written = handwriting.write(style, TEXT, steered(base, steer.directions, controls))
+            measured.append(measure(written))
+            probs, _ = judge(judge_session, written.reshape(-1, 28, 28))
             legible.append(probs.argmax(1) == np.tile(np.arange(len(TEXT)), hands))
         measured = np.stack(measured)  # [steps, hands, digits, attributes]
         own = measured[..., k]

@@ -7,11 +7,12 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import onnxruntime as ort
 from torch import nn
 
 from digits.contract import check_encoder, check_generator, check_style, sha256
 from digits.files import atomic_path
-from digits.generators import OnnxGenerator, noise, open_session
+from digits.generators import OnnxGenerator, Style, noise, open_session
 from digits.grid import save_grid
 from export.card import card, write_card
 from export.checkpoints import export_metadata
@@ -41,8 +42,9 @@ def export_generator(modules: dict[str, nn.Module], state: dict, out: Path, seed
         Styled(generator), style_feeds(generator.style_dim, seed), ["image"], {**pair, "role": "style"},
         lambda session: check_style(style_out, session, out.name, digest))
     files, diffs = {out: model_bytes, style_out: style_bytes}, [diff, style_diff]
+    style = Style(style_out, generator.style_dim, ort.InferenceSession(style_bytes, providers=["CPUExecutionProvider"]))
     files[extension_path(out, metadata["model"], "steer", ".json")] = steer_file(
-        style_bytes, style_out, metadata["model"], generator.style_dim, seed)
+        style, sha256(style_bytes), metadata["model"], seed)
     if encoder is not None:
         files[encoder_out], encoder_diff = build(
             encoder, image_feeds(seed, with_digit=True), ["style"], {**pair, "role": "encoder"},

@@ -10,12 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import onnxruntime as ort
-
 from digits import steer
 from digits.cli import OneLineParser, fail, whole
-from digits.contract import MODEL_NAME, ModelError, check_steer, check_style, sha256
-from digits.files import atomic_path
+from digits.contract import MODEL_NAME, ModelError, check_steer, check_style
+from digits.files import atomic_path, file_sha256
 from digits.generators import Style, open_session
 
 
@@ -26,18 +24,16 @@ def model_name(value: str) -> str:
     return value
 
 
-def steer_file(style_bytes: bytes, style_out: Path, model: str, style_dim: int, seed: int) -> bytes:
-    """The steering file of a style interface, found by running it (its bytes, before they are written) and
-    checked as the web app will check it; ModelError if the directions do not meet the contract."""
-    session = ort.InferenceSession(style_bytes, providers=["CPUExecutionProvider"])
-    found = steer.find(Style(style_out, style_dim, session), seed=seed)
-    out, digest = style_out.parent / f"{model}_steer.json", sha256(style_bytes)
+def steer_file(style: Style, digest: str, model: str, seed: int) -> bytes:
+    """The steering file of a style interface (``digest``: the SHA-256 of its file's bytes), found by
+    running it and checked as the web app will check it; ModelError if the directions break the contract."""
+    out, style_dim = style.path.parent / f"{model}_steer.json", style.style_dim
     try:
-        data = steer.file_bytes(found, model, style_out.name, digest, style_dim)
+        data = steer.file_bytes(steer.find(style, seed=seed), model, style.path.name, digest, style_dim)
     except ValueError:
         raise ModelError(f"{out}: the directions are not finite (an attribute that never varied); "
                          "nothing written") from None
-    check_steer(out, data, style_out.name, digest, style_dim)
+    check_steer(out, data, style.path.name, digest, style_dim)
     return data
 
 
@@ -51,11 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     style_path = args.artifacts / f"{args.model}_style.onnx"
     out = args.artifacts / f"{args.model}_steer.json"
     try:
-        style_bytes = style_path.read_bytes()
         session = open_session(style_path, 1)
         meta = session.get_modelmeta().custom_metadata_map
         style_dim = check_style(style_path, session, meta.get("generator", ""), meta.get("generator_sha256", ""))
-        data = steer_file(style_bytes, style_path, args.model, style_dim, args.seed)
+        data = steer_file(Style(style_path, style_dim, session), file_sha256(style_path), args.model, args.seed)
         with atomic_path(out) as tmp:
             tmp.write_bytes(data)
     except (ModelError, OSError) as exc:

@@ -38,20 +38,16 @@ def steered_row(query: params.Steered) -> np.ndarray:
 
 def links(query: params.Steered) -> dict[str, str]:
     """The row's own address, its PNG, and the same settings in a new hand."""
-    settings = dict(zip(NAMES, (f"{c:g}" for c in query.controls), strict=True))
-    return {"permalink": url_for("steering.steer_page", text=query.text, seed=query.seed, model=query.model,
-                                 **settings),
-            "download": url_for("steering.steer_png", text=query.text, seed=query.seed, model=query.model,
-                                **settings),
-            "new_hand": url_for("steering.steer_page", text=query.text, model=query.model, **settings)}
+    row = {"text": query.text, "seed": query.seed, "model": query.model,
+           **dict(zip(NAMES, (f"{c:g}" for c in query.controls), strict=True))}
+    return {"permalink": url_for("steering.steer_page", **row), "download": url_for("steering.steer_png", **row),
+            "new_hand": url_for("steering.steer_page", **{k: v for k, v in row.items() if k != "seed"})}
 
 
 def render_page(status: int = 200, **context):
-    models = list(steerable())
-    query = context.get("query")
-    return render_template("steer.html", models=models, controls=NAMES, limit=LIMIT,
-                           selected_model=query.model if query else default_among(steerable()),
-                           **context), status
+    models, query = steerable(), context.get("query")
+    return render_template("steer.html", models=list(models), controls=NAMES, limit=LIMIT,
+                           selected_model=query.model if query else default_among(models), **context), status
 
 
 @bp.get("/steer")
