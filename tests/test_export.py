@@ -21,6 +21,8 @@ from digits.generators import load_generators
 from digits.idx import load_split
 from export.__main__ import main as export_main
 from export.checkpoints import rebuild
+from export.choose import chosen
+from export.choose import main as choose_main
 from export.onnx import TOLERANCE, parity, to_onnx
 from tests.faults import half_write
 from training.conditioning import Styled
@@ -345,6 +347,41 @@ def test_export_of_missing_checkpoint_is_one_line_error(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+# --- choosing an epoch ---------------------------------------------------------------------------------
+
+def test_choose_scores_each_epoch_on_the_digits_the_run_held_back(run_dir, mnist, root, tmp_path, capsys):
+    runs = tmp_path / "run"
+    runs.mkdir()
+    for epoch in (1, 2):
+        shutil.copy(run_dir / f"generator_epoch_{epoch}.pt", runs)
+    assert choose_main(["--run-dir", str(runs), "--data-dir", str(mnist), "--judge", str(root / "artifacts/judge.onnx"),
+                        "--per-digit", "10"]) == 0
+    record = json.loads((runs / "choice.json").read_text())
+    assert record["held_out"] == len(load_split(mnist, "train")[1]) - LIMIT
+    assert sorted(record["epochs"]) == ["1", "2"] and record["chosen"] in (1, 2)
+    for scores in record["epochs"].values():
+        assert set(scores) == {"c2st", "accuracy", "accuracy_min_digit", "legibility", "style_slant", "style_ink"}
+        assert 0.5 <= scores["c2st"] <= 1 and 0 <= scores["accuracy"] <= 1
+    assert f"python -m export --checkpoint {runs}/generator_epoch_{record['chosen']}.pt" in capsys.readouterr().out
+
+
+def test_choose_refuses_a_run_that_held_no_digits_back(run_dir, mnist, tmp_path, capsys):
+    state = torch.load(run_dir / "generator_epoch_1.pt", weights_only=True)
+    state["config"]["limit"] = 0
+    torch.save(state, tmp_path / "generator_epoch_1.pt")
+    assert choose_main(["--run-dir", str(tmp_path), "--data-dir", str(mnist)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "held back 0" in err and "--limit" in err
+
+
+def test_choose_takes_the_epoch_meeting_most_targets_then_the_lowest_c2st():
+    good = {"accuracy": 0.996, "accuracy_min_digit": 0.991, "legibility": 0.995, "style_slant": 0.3, "style_ink": 0.3}
+    table = {1: {**good, "c2st": 0.55, "accuracy": 0.99}, 2: {**good, "c2st": 0.58}, 3: {**good, "c2st": 0.57}}
+    assert chosen(table) == 3
+    table[3]["style_ink"] = 0.4
+    assert chosen(table) == 2
+
+
 # --- the committed artifact -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module", params=sorted(ARTIFACT_NAMES))
@@ -359,9 +396,12 @@ def test_artifact_meets_contract(artifact):
     assert artifact.name == ARTIFACT_NAMES[metadata(artifact)["model"]]
 
 
-def test_artifact_was_trained_on_all_of_mnist(artifact):
+def test_artifact_was_trained_on_mnist_holding_at_most_a_sixth_back_for_choosing_it(artifact):
+    """All 60,000 training digits, or the first 50,000 or more with the rest held out for export.choose."""
     meta = metadata(artifact)
-    assert meta["train_images"] == "60000" and meta["dataset"] == "MNIST" and int(meta["epochs"]) >= 10
+    assert int(meta["train_images"]) >= 50000 and int(meta["epochs"]) >= 10
+    assert meta["dataset"] == ("MNIST" if meta["train_images"] == "60000" else
+                               f"MNIST (first {meta['train_images']} training images)")
 
 
 def test_artifact_samples_vary_with_z(artifact):

@@ -1,6 +1,7 @@
 """Class-conditional GAN: DCGAN-style generator, projection discriminator with spectral norm,
 hinge loss, Adam(beta1=0.5), a mode-seeking term against "one image for every noise"
-(Mao et al., 2019) and an exponential moving average of the generator's weights."""
+(Mao et al., 2019), a hand-consistency term for "one noise, one hand whatever the digit"
+(training/consistency.py) and an exponential moving average of the generator's weights."""
 from __future__ import annotations
 
 import argparse
@@ -11,11 +12,12 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from training.conditioning import ClassShift, embed, one_hot
+from training.consistency import HandConsistency
 from training.discriminator import Discriminator, critic_step, generator_score
 from training.precision import Precision
 
 DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 2e-4, "latent_dim": 64, "width": 32, "ema_decay": 0.999,
-            "mode_seeking": 0.05}
+            "mode_seeking": 0.05, "consistency": 1.0}
 
 ARTIFACT = "cgan_generator.onnx"
 TITLE = "CGAN generator"
@@ -70,8 +72,9 @@ def ema_with_warmup(decay: float):
 class Recipe:
     """How the shared training loop trains the CGAN: one D step, then one G step, per batch."""
 
-    # spread: mean image distance per unit of noise distance between paired fakes; towards 0 = collapse
-    loss_names = ("d_loss", "g_loss", "spread")
+    # spread: mean image distance per unit of noise distance between paired fakes; towards 0 = collapse;
+    # hand_gap: the consistency term, about 1 for unrelated hands, 0 for one hand
+    loss_names = ("d_loss", "g_loss", "spread", "hand_gap")
 
     def __init__(self, args: argparse.Namespace, device: torch.device,
                  wrap: Callable[[nn.Module], nn.Module], precision: Precision) -> None:
@@ -84,25 +87,37 @@ class Recipe:
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.optimizers = {"G": self.opt_G, "D": self.opt_D}  # for the learning-rate curves
         self.precision = precision
-        self.mode_seeking = args.mode_seeking
+        self.mode_seeking, self.consistency = args.mode_seeking, args.consistency
+        self.hands = HandConsistency().to(device)
 
     def train_step(self, x: torch.Tensor, digit: torch.Tensor, progress: float) -> dict[str, torch.Tensor]:
+        """``progress`` (fractional epochs done) keeps the consistency term off in the first epoch, while
+        the generator learns digits and the statistics it z-scores by settle, and ramps it in over the second."""
         half = max(1, len(x) // 2)
-        # Fakes come in pairs: the same digit with two noises, for the mode-seeking term.
+        pairs = half // 2 if self.consistency else 0
+        # Fakes come in pairs: the same digit with two noises (mode seeking), then one noise with two
+        # different digits (hand consistency). All go through G in one forward, one batch norm.
         fake_digit = torch.randint(0, 10, (half,), device=x.device).repeat(2)
-        z = torch.randn(2 * half, self.latent_dim, device=x.device)
+        first = torch.randint(0, 10, (pairs,), device=x.device)
+        second = (first + torch.randint(1, 10, (pairs,), device=x.device)) % 10
+        z = torch.randn(2 * half + pairs, self.latent_dim, device=x.device)
+        fake_digit, z = torch.cat([fake_digit, first, second]), torch.cat([z, z[2 * half:]])
         with self.precision.autocast():
             fake = self.train_G(fake_digit, z)
         d_loss = critic_step(self.train_D, self.opt_D, self.precision, x, digit, fake, fake_digit)
 
         adversarial = generator_score(self.D, self.precision, fake, fake_digit)
-        image_gap = (fake[:half] - fake[half:]).float().abs().mean(dim=(1, 2, 3))
-        spread = (image_gap / (z[:half] - z[half:]).abs().mean(dim=1)).mean()
-        g_loss = adversarial + self.mode_seeking / (spread + 1e-5)
+        image_gap = (fake[:half] - fake[half:2 * half]).float().abs().mean(dim=(1, 2, 3))
+        spread = (image_gap / (z[:half] - z[half:2 * half]).abs().mean(dim=1)).mean()
+        hand_gap = (self.hands(fake[2 * half:], fake_digit[2 * half:]) if pairs
+                    else torch.zeros((), device=x.device))
+        g_loss = (adversarial + self.mode_seeking / (spread + 1e-5)
+                  + self.consistency * min(1.0, max(0.0, progress - 1)) * hand_gap)
         self.opt_G.zero_grad(set_to_none=True)
         self.precision.step(g_loss, self.opt_G)
         self.ema.update_parameters(self.G)
-        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "spread": spread.detach()}
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "spread": spread.detach(),
+                "hand_gap": hand_gap.detach()}
 
     def end_epoch(self, data) -> None:
         """Nothing to refit: the generator samples from N(0, I) as trained."""
@@ -116,7 +131,7 @@ class Recipe:
 
     def state_dict(self) -> dict:
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "ema": self.ema.state_dict(),
-                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict()}
+                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "hands": self.hands.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
@@ -124,6 +139,8 @@ class Recipe:
         self.ema.load_state_dict(state["ema"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
+        if "hands" in state:  # a run from before the consistency term resumes with fresh statistics
+            self.hands.load_state_dict(state["hands"])
 
 
 def shipped(state: dict) -> dict[str, nn.Module]:
@@ -146,3 +163,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--mode-seeking", type=float,
                        help="weight of the mode-seeking term that keeps samples apart for different noise "
                             f"(default {DEFAULTS['mode_seeking']:g})")
+    group.add_argument("--consistency", type=float,
+                       help="weight of the term that asks one noise for the same slant and ink in every digit "
+                            f"(default {DEFAULTS['consistency']:g}; 0 = off)")

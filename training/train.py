@@ -75,7 +75,8 @@ VALID = [("epochs", lambda v: v >= 1, "at least 1"), ("batch_size", lambda v: v 
          ("limit", lambda v: v >= 0, "0 or more"), ("lr", lambda v: v > 0, "positive"),
          ("beta", lambda v: v >= 0, "0 or more"), ("kl_warmup", lambda v: v >= 0, "0 or more"),
          ("ema_decay", lambda v: 0 <= v < 1, "in [0, 1)"), ("prior_components", lambda v: v >= 1, "at least 1"),
-         ("mode_seeking", lambda v: v >= 0, "0 or more"), ("adversarial", lambda v: v >= 0, "0 or more")]
+         ("mode_seeking", lambda v: v >= 0, "0 or more"), ("consistency", lambda v: v >= 0, "0 or more"),
+         ("adversarial", lambda v: v >= 0, "0 or more")]
 
 
 def resolve_defaults(args: argparse.Namespace, saved: dict | None, source: Path) -> None:
