@@ -44,14 +44,21 @@ class HandConsistency(nn.Module):
     @torch.no_grad()
     def update(self, attrs: torch.Tensor, digit: torch.Tensor) -> None:
         """Fold one batch's per-digit statistics in (no host syncs); a digit's first batches set them
-        nearly outright, so the statistics are usable from the first steps."""
-        count = torch.bincount(digit, minlength=10).to(attrs.dtype)[:, None]
-        mean = torch.zeros_like(self.mean).index_add_(0, digit, attrs) / count.clamp_min(1)
-        var = torch.zeros_like(self.var).index_add_(0, digit, (attrs - mean[digit]) ** 2) / (count - 1).clamp_min(1)
-        present = (count[:, 0] >= 2).to(attrs.dtype)
+        nearly outright, so the statistics are usable from the first steps. Under DDP the batch is the
+        union of the ranks' (as SyncBatchNorm does): every rank keeps the same statistics, so the one
+        that rank 0 saves resumes every rank."""
+        a = attrs.double()
+        sums = torch.stack([torch.zeros(10, 2, dtype=a.dtype, device=a.device).index_add_(0, digit, a ** p)
+                            for p in (0, 1, 2)])
+        if torch.distributed.is_initialized():
+            torch.distributed.all_reduce(sums)
+        count = sums[0]
+        mean = sums[1] / count.clamp_min(1)
+        var = (sums[2] - count * mean ** 2) / (count - 1).clamp_min(1)
+        present = (count[:, 0] >= 2).to(self.seen.dtype)
         rate = (torch.maximum(1.0 / (1.0 + self.seen), torch.full_like(self.seen, self.momentum)) * present)[:, None]
-        self.mean.lerp_(mean, rate)
-        self.var.lerp_(var, rate)
+        self.mean.lerp_(mean.float(), rate)
+        self.var.lerp_(var.float().clamp_min(0), rate)
         self.seen += present
 
     def forward(self, images: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:

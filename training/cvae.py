@@ -16,18 +16,20 @@ from torch import nn
 
 from training.conditioning import ClassShift, embed, one_hot
 from training.discriminator import Discriminator, critic_step, generator_score
+from training.ema import averaged, averaged_weights
 from training.precision import Precision
 from training.prior import MixturePrior
 
 DEFAULTS = {"epochs": 30, "batch_size": 128, "lr": 1e-3, "latent_dim": 16, "width": 32,
-            "beta": 0.1, "kl_warmup": 2.0, "prior_components": 8, "adversarial": 2.0}
+            "beta": 0.1, "kl_warmup": 2.0, "prior_components": 8, "adversarial": 2.0, "ema_decay": 0.999}
 
 ARTIFACT = "cvae_decoder.onnx"
 TITLE = "CVAE generator"
 ABOUT = """`z` is the latent code and, last, 1 coordinate that picks the component of the fitted mixture
-prior. Pixels are the decoder's Bernoulli means, trained against a critic as well (a CVAE-GAN): strokes
-may still be softer than real ink (docs/quality.md). Beside the style interface ships the style encoder,
-which reads a drawn digit's hand."""
+prior. Pixels are the decoder's Bernoulli means, trained against a critic as well (a CVAE-GAN); the
+weights are the exponential moving average of the trained CVAE's, and the epoch was chosen by the
+instrument on training digits the run held back (docs/models.md). Beside the style interface ships the
+style encoder, which reads a drawn digit's hand."""
 
 # Styles are drawn at this fraction of the within-digit spread: measured on a 60,000-digit model,
 # full spread wrote 89% of digits legibly (worst digit 73%), half of it 99.6% with the same
@@ -138,7 +140,9 @@ def adaptive_weight(reconstruction: torch.Tensor, adversarial: torch.Tensor, las
 
 class Recipe:
     """How the shared training loop trains the CVAE-GAN: per batch one critic step on real digits
-    against reconstructions and prior samples, then one ELBO + adversarial step of the VAE."""
+    against reconstructions and prior samples, then one ELBO + adversarial step of the VAE. What ships
+    is the weight average (EMA) of the whole CVAE, encoder included: against a critic the decoder
+    trades places from step to step, and the average sits between those places."""
 
     loss_names = ("loss", "recon", "kl", "d_loss", "adv_weight")
 
@@ -147,6 +151,7 @@ class Recipe:
         self.model = CVAE(args.latent_dim, args.width, args.prior_components).to(device)
         self.D = Discriminator(args.width).to(device)
         self.train_model, self.train_D = wrap(self.model), wrap(self.D)
+        self.ema = averaged(self.model, args.ema_decay, buffers=False)  # its prior is fitted, not averaged
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.optimizers = {"vae": self.opt, "critic": self.opt_D}  # for the learning-rate curves
@@ -171,32 +176,36 @@ class Recipe:
         loss = recon + self.beta * ramp * kl + weight * adversarial
         self.opt.zero_grad(set_to_none=True)
         self.precision.step(loss, self.opt)
+        self.ema.update_parameters(self.model)
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach(), "d_loss": d_loss,
                 "adv_weight": weight}
 
     def end_epoch(self, data) -> None:
-        """Refit the sampling prior to this epoch's encoder (every rank alike: same data, same weights)."""
-        self.model.eval()
-        self.model.fit_prior(data.images, data.labels)
+        """Refit the sampling priors, the trained CVAE's (for the critic's prior samples) and the average's
+        (what ships), each to its own encoder (every rank alike: same data, same weights)."""
+        for model in (self.model, self.ema.module):
+            model.eval()
+            model.fit_prior(data.images, data.labels)
         self.model.train()
 
     def generator(self) -> nn.Module:
-        return self.model.decoder
-
-    def style_encoder(self) -> nn.Module:
-        return StyleEncoder(self.model)
+        return self.ema.module.decoder
 
     def shipped_state(self) -> dict:
-        """The epoch file's weights: the whole CVAE, so an epoch exports with its encoder."""
-        return {"model": self.model.state_dict()}
+        """The epoch file's weights: the whole averaged CVAE, so an epoch exports with its encoder."""
+        return {"model": self.ema.module.state_dict()}
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.state_dict(),
                 "D": self.D.state_dict(), "opt_D": self.opt_D.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
+        if "ema" in state:  # a run from before the average starts one from its current weights
+            self.ema.load_state_dict(state["ema"])
+        else:
+            self.ema.module.load_state_dict(state["model"])
         if "D" in state:  # a checkpoint of the plain CVAE resumes with a fresh critic
             self.D.load_state_dict(state["D"])
             self.opt_D.load_state_dict(state["opt_D"])
@@ -204,14 +213,18 @@ class Recipe:
 
 def shipped(state: dict) -> dict[str, nn.Module]:
     """The exported modules rebuilt from what a checkpoint records, with no optimizer or critic: the
-    decoder and its style encoder, from a full or an epoch file (only the decoder from an epoch file
-    written before those kept the encoder)."""
+    decoder and its style encoder (the weight average's, where the run kept one), from a full or an
+    epoch file (only the decoder from an epoch file written before those kept the encoder)."""
     config = state["config"]
     model = CVAE(config["latent_dim"], config["width"], config["prior_components"])
     if "recipe" not in state and "model" not in state:
         model.decoder.load_state_dict(state["generator"])
         return {"generator": model.decoder.eval()}
-    model.load_state_dict(state["recipe"]["model"] if "recipe" in state else state["model"])
+    if "recipe" in state:
+        recipe = state["recipe"]
+        model.load_state_dict(averaged_weights(recipe["ema"]) if "ema" in recipe else recipe["model"])
+    else:
+        model.load_state_dict(state["model"])
     return {"generator": model.decoder.eval(), "encoder": StyleEncoder(model.eval())}
 
 

@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"the CGAN's noise width or the CVAE's code width (its z, the ONNX latent_dim, has 1 more: "
                         f"the mixture component) (default: {per_model('latent_dim')})")
     p.add_argument("--width", type=int, help=f"base channel count (default: {per_model('width')})")
+    p.add_argument("--ema-decay", type=float,
+                   help=f"decay of the weight average that is exported (default: {per_model('ema_decay')}; 0 = none)")
     p.add_argument("--seed", type=int, help=f"default {COMMON_DEFAULTS['seed']}")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     p.add_argument("--download", action="store_true", help="fetch full MNIST with torchvision")
