@@ -14,8 +14,11 @@ import torch
 from PIL import Image
 
 from digits.files import atomic_path
+from digits.idx import load_split
 from tests.training_helpers import assert_same_run
 from training import checkpoint
+from training.cvae import CVAE
+from training.ema import averaged_weights
 from training.models import GENERATORS
 from training.precision import Precision
 from training.train import main, parse_args, resolve_defaults
@@ -94,6 +97,25 @@ def test_checkpoint_describes_the_run(two_epochs, model):
     shipped = checkpoint.load(two_epochs / "generator_epoch_1.pt")
     weights = {"cvae": "model", "cgan": "generator"}[model]  # the whole CVAE: its encoder ships too
     assert shipped["epoch"] == 1 and weights in shipped and "recipe" not in shipped
+
+
+def test_both_models_ship_their_weight_average_and_the_cvae_its_prior_fitted_to_it(two_epochs, model, mnist):
+    """The epoch file holds the EMA's weights, not the trained ones; the CVAE's sampling prior in it is
+    the one fitted to the averaged encoder (a prior averaged across fits would mix unrelated components)."""
+    recipe = checkpoint.load(two_epochs / "checkpoint.pt")["recipe"]
+    shipped = checkpoint.load(two_epochs / "generator_epoch_2.pt")
+    trained, weights = {"cvae": ("model", "model"), "cgan": ("G", "generator")}[model]
+    average = averaged_weights(recipe["ema"])
+    assert all(torch.equal(average[k], v) for k, v in shipped[weights].items())
+    assert any(not torch.equal(recipe[trained][k], v) for k, v in shipped[weights].items() if v.is_floating_point())
+    if model == "cvae":
+        cvae = CVAE(4, 8, shipped["config"]["prior_components"])
+        cvae.load_state_dict(shipped["model"])
+        prior = {k: v.clone() for k, v in cvae.decoder.prior.state_dict().items()}
+        images, labels = load_split(mnist, "train")
+        cvae.eval().fit_prior(torch.from_numpy(images[:LIMIT]).unsqueeze(1), torch.from_numpy(labels[:LIMIT]).long())
+        for name, value in cvae.decoder.prior.state_dict().items():
+            torch.testing.assert_close(value, prior[name], msg=name)
 
 
 def test_grid_is_a_10_row_png_with_distinct_rows(two_epochs):
