@@ -49,8 +49,8 @@ def epoch_scores(path: Path, held_out: np.ndarray, judge_session: ort.InferenceS
     """The instrument's numbers for one epoch file."""
     _, modules, _ = rebuild(path)
     module = modules["generator"]
-    digit, noise_in = torch.zeros(2, dtype=torch.int64), torch.zeros(2, module.noise_dim)
-    generator = OnnxGenerator(path.stem, path, module.noise_dim, {}, session_of(module, (digit, noise_in), ["digit", "z"]))
+    example = (torch.zeros(2, dtype=torch.int64), torch.zeros(2, module.noise_dim))
+    generator = OnnxGenerator(path.stem, path, module.noise_dim, {}, session_of(module, example, ["digit", "z"]))
     images, labels = samples_per_digit(generator, per_digit, seed)
     probs, _ = judge(judge_session, images)
     right = probs.argmax(1) == labels
