@@ -2,7 +2,8 @@
 instrument on training digits the run held out (it trained with --limit), never on the test digits.
 
 Every epoch file goes through ONNX and onnxruntime as it would ship, then: the C2ST against the
-held-out digits, the judge's accuracy (and its worst digit), and, through the style interface,
+held-out digits, the judge's accuracy (and its worst digit), the FID against the held-out digits in
+the judge's features (over that of as many real digits the run trained on), and, through the style interface,
 legibility and the consistency of slant and ink in rows of one hand. The chosen epoch meets the most
 of those targets, ties going to the lowest C2ST. The table and the choice go to <run-dir>/choice.json.
 """
@@ -25,7 +26,7 @@ from digits.handwriting import hands, write
 from digits.idx import DataError, load_split
 from digits.judge import judge, open_judge
 from evaluate.c2st import c2st
-from evaluate.metrics import samples_per_digit
+from evaluate.metrics import fid, real_sample, samples_per_digit
 from evaluate.style import row_consistency
 from export.checkpoints import rebuild
 from export.onnx import to_onnx
@@ -35,7 +36,25 @@ from training.conditioning import Styled
 
 MIN_HELD_OUT = 1000
 TARGETS = {"c2st": lambda v: v <= 0.60, "accuracy": lambda v: v >= 0.995, "accuracy_min_digit": lambda v: v >= 0.99,
-           "legibility": lambda v: v >= 0.99, "style_slant": lambda v: v <= 0.35, "style_ink": lambda v: v <= 0.35}
+           "fid_real_ratio": lambda v: v <= 1.5, "legibility": lambda v: v >= 0.99,
+           "style_slant": lambda v: v <= 0.35, "style_ink": lambda v: v <= 0.35}
+
+
+class HeldOut:
+    """The digits a run held back, their judge features, and the FID that real digits score against them."""
+
+    def __init__(self, epoch_file: Path, data_dir: Path, judge_session: ort.InferenceSession, per_digit: int,
+                 seed: int) -> None:
+        limit = checkpoint.load(epoch_file)["config"]["limit"]
+        train, labels = load_split(data_dir, "train")
+        if not limit or len(train) - limit < MIN_HELD_OUT:
+            held = len(train) - limit if limit else 0
+            raise DataError(f"{epoch_file}: the run held back {held} of the {len(train)} training digits; "
+                            f"choosing needs at least {MIN_HELD_OUT} (train with --limit)")
+        self.images = train[limit:] / 255.0
+        _, self.features = judge(judge_session, self.images)
+        seen, _, _ = real_sample(train[:limit] / 255.0, labels[:limit], per_digit, seed)
+        self.real_fid = fid(judge(judge_session, seen)[1], self.features)
 
 
 def session_of(module: torch.nn.Module, example: tuple[torch.Tensor, ...], inputs: list[str]) -> ort.InferenceSession:
@@ -44,7 +63,7 @@ def session_of(module: torch.nn.Module, example: tuple[torch.Tensor, ...], input
     return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
 
 
-def epoch_scores(path: Path, held_out: np.ndarray, judge_session: ort.InferenceSession, per_digit: int,
+def epoch_scores(path: Path, held_out: HeldOut, judge_session: ort.InferenceSession, per_digit: int,
                  seed: int) -> dict[str, float]:
     """The instrument's numbers for one epoch file."""
     _, modules, _ = rebuild(path)
@@ -52,10 +71,11 @@ def epoch_scores(path: Path, held_out: np.ndarray, judge_session: ort.InferenceS
     example = (torch.zeros(2, dtype=torch.int64), torch.zeros(2, module.noise_dim))
     generator = OnnxGenerator(path.stem, path, module.noise_dim, {}, session_of(module, example, ["digit", "z"]))
     images, labels = samples_per_digit(generator, per_digit, seed)
-    probs, _ = judge(judge_session, images)
+    probs, features = judge(judge_session, images)
     right = probs.argmax(1) == labels
-    scores = {"c2st": c2st(held_out, images, seed), "accuracy": float(right.mean()),
-              "accuracy_min_digit": float(right.reshape(10, -1).mean(1).min())}
+    scores = {"c2st": c2st(held_out.images, images, seed), "accuracy": float(right.mean()),
+              "accuracy_min_digit": float(right.reshape(10, -1).mean(1).min()),
+              "fid_real_ratio": fid(features, held_out.features) / held_out.real_fid}
     styled = Styled(module)
     style = Style(path, module.style_dim, session_of(styled, (torch.eye(10)[:2], torch.zeros(2, module.style_dim)),
                                                     ["label", "style"]))
@@ -76,16 +96,6 @@ def epoch_files(run_dir: Path, start: int, every: int) -> dict[int, Path]:
     return {e: found[e] for e in sorted(found) if e >= start and (e - start) % every == 0}
 
 
-def held_out_digits(epoch_file: Path, data_dir: Path) -> np.ndarray:
-    """The training digits after the run's --limit, in [0,1]; DataError if it held too few back."""
-    limit = checkpoint.load(epoch_file)["config"]["limit"]
-    train, _ = load_split(data_dir, "train")
-    if not limit or len(train) - limit < MIN_HELD_OUT:
-        raise DataError(f"{epoch_file}: the run held back {len(train) - limit if limit else 0} of the {len(train)} "
-                        f"training digits; choosing needs at least {MIN_HELD_OUT} (train with --limit)")
-    return train[limit:] / 255.0
-
-
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="python -m export.choose", description=__doc__.split("\n")[0])
     p.add_argument("--run-dir", type=Path, default=Path("runs/cvae"))
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         files = epoch_files(args.run_dir, args.start, args.every)
         if not files:
             raise DataError(f"{args.run_dir}: no generator_epoch_N.pt from epoch {args.start} on")
-        held_out = held_out_digits(next(iter(files.values())), args.data_dir)
+        held_out = HeldOut(next(iter(files.values())), args.data_dir, judge_session, args.per_digit, args.seed)
         table = {}
         for epoch, path in files.items():
             table[epoch] = epoch_scores(path, held_out, judge_session, args.per_digit, args.seed)
@@ -111,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(exc, 2)
     best = chosen(table)
     with atomic_path(args.run_dir / "choice.json") as tmp:
-        tmp.write_text(json.dumps({"command": command_line("export.choose", argv), "held_out": len(held_out),
+        tmp.write_text(json.dumps({"command": command_line("export.choose", argv), "held_out": len(held_out.images),
                                    "chosen": best, "epochs": table}, indent=2) + "\n")
     print(f"chosen: epoch {best}; export it with python -m export --checkpoint {files[best]}")
     return 0

@@ -360,8 +360,10 @@ def test_choose_scores_each_epoch_on_the_digits_the_run_held_back(run_dir, mnist
     assert record["held_out"] == len(load_split(mnist, "train")[1]) - LIMIT
     assert sorted(record["epochs"]) == ["1", "2"] and record["chosen"] in (1, 2)
     for scores in record["epochs"].values():
-        assert set(scores) == {"c2st", "accuracy", "accuracy_min_digit", "legibility", "style_slant", "style_ink"}
+        assert set(scores) == {"c2st", "accuracy", "accuracy_min_digit", "fid_real_ratio", "legibility",
+                               "style_slant", "style_ink"}
         assert 0.5 <= scores["c2st"] <= 1 and 0 <= scores["accuracy"] <= 1
+        assert scores["fid_real_ratio"] > 1.5  # two epochs on 256 digits: far from real handwriting
     assert f"python -m export --checkpoint {runs}/generator_epoch_{record['chosen']}.pt" in capsys.readouterr().out
 
 
@@ -375,7 +377,8 @@ def test_choose_refuses_a_run_that_held_no_digits_back(run_dir, mnist, tmp_path,
 
 
 def test_choose_takes_the_epoch_meeting_most_targets_then_the_lowest_c2st():
-    good = {"accuracy": 0.996, "accuracy_min_digit": 0.991, "legibility": 0.995, "style_slant": 0.3, "style_ink": 0.3}
+    good = {"accuracy": 0.996, "accuracy_min_digit": 0.991, "fid_real_ratio": 1.4, "legibility": 0.995,
+            "style_slant": 0.3, "style_ink": 0.3}
     table = {1: {**good, "c2st": 0.55, "accuracy": 0.99}, 2: {**good, "c2st": 0.58}, 3: {**good, "c2st": 0.57}}
     assert chosen(table) == 3
     table[3]["style_ink"] = 0.4

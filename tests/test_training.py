@@ -30,7 +30,8 @@ LIMIT = 256
 
 def tiny_args(mnist: Path, run_dir: Path, epochs: int = 2, *extra: str, model: str = "cvae") -> list[str]:
     return ["--model", model, "--data-dir", str(mnist), "--limit", str(LIMIT), "--batch-size", "64", "--width", "8",
-            "--latent-dim", "4", "--epochs", str(epochs), "--device", "cpu", "--run-dir", str(run_dir), *extra]
+            "--latent-dim", "4", "--epochs", str(epochs), "--device", "cpu", "--run-dir", str(run_dir),
+            "--ema-decay", "0.99", *extra]  # a weight average in both models: the resume tests cover its state
 
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess:

@@ -21,15 +21,14 @@ from training.precision import Precision
 from training.prior import MixturePrior
 
 DEFAULTS = {"epochs": 30, "batch_size": 128, "lr": 1e-3, "latent_dim": 16, "width": 32,
-            "beta": 0.1, "kl_warmup": 2.0, "prior_components": 8, "adversarial": 2.0, "ema_decay": 0.999}
+            "beta": 0.1, "kl_warmup": 2.0, "prior_components": 8, "adversarial": 2.0, "ema_decay": 0.0}
 
 ARTIFACT = "cvae_decoder.onnx"
 TITLE = "CVAE generator"
 ABOUT = """`z` is the latent code and, last, 1 coordinate that picks the component of the fitted mixture
-prior. Pixels are the decoder's Bernoulli means, trained against a critic as well (a CVAE-GAN); the
-weights are the exponential moving average of the trained CVAE's, and the epoch was chosen by the
-instrument on training digits the run held back (docs/models.md). Beside the style interface ships the
-style encoder, which reads a drawn digit's hand."""
+prior. Pixels are the decoder's Bernoulli means, trained against a critic as well (a CVAE-GAN): strokes
+may still be softer than real ink (docs/quality.md). Beside the style interface ships the style encoder,
+which reads a drawn digit's hand."""
 
 # Styles are drawn at this fraction of the within-digit spread: measured on a 60,000-digit model,
 # full spread wrote 89% of digits legibly (worst digit 73%), half of it 99.6% with the same
@@ -141,8 +140,8 @@ def adaptive_weight(reconstruction: torch.Tensor, adversarial: torch.Tensor, las
 class Recipe:
     """How the shared training loop trains the CVAE-GAN: per batch one critic step on real digits
     against reconstructions and prior samples, then one ELBO + adversarial step of the VAE. What ships
-    is the weight average (EMA) of the whole CVAE, encoder included: against a critic the decoder
-    trades places from step to step, and the average sits between those places."""
+    is the weight average (EMA) of the whole CVAE, encoder included, where --ema-decay asks for one
+    (by default none: the average that was tried bought C2ST with FID, docs/quality.md)."""
 
     loss_names = ("loss", "recon", "kl", "d_loss", "adv_weight")
 
