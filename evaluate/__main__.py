@@ -8,15 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
+from digits.c2st import c2st
 from digits.cli import OneLineParser, command_line, fail, whole
 from digits.files import atomic_path
 from digits.generators import ModelError, load_generators
 from digits.grid import save_grid
 from digits.idx import DataError, load_split
 from digits.judge import open_judge
-from evaluate.c2st import c2st
+from digits.measures import real_sample, samples_per_digit
 from evaluate.drawings import drawing_scores
-from evaluate.metrics import Reference, real_sample, samples_per_digit, score
+from evaluate.metrics import Reference, score
 from evaluate.steer import steer_scores
 from evaluate.style import style_scores
 

@@ -14,7 +14,7 @@ from digits.drawing import normalise
 from digits.generators import OnnxGenerator
 from digits.images import png_bytes
 from digits.judge import judge
-from evaluate.style import row_consistency
+from digits.measures import row_consistency
 
 SCALE = 8
 TEXT = "0123456789"

@@ -9,43 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digits.generators import OnnxGenerator, noise
 from digits.judge import judge
+from digits.measures import fid
 
 GROUP = 5
 # Two images are "visibly different" when their pixel distance (L2, ink in 0..1) is at least this:
 # e.g. four pixels turned from black to white. The closest pair of same-digit real test digits
 # in a group of five (two 1s) is 1.43 apart; a near-copy is well below 1.
 VISIBLE_DISTANCE = 1.0
-
-
-def samples_per_digit(generator: OnnxGenerator, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``per_digit`` samples of each digit, z ~ N(0, I) from a fixed seed: images [N,28,28], digits [N]."""
-    labels = np.repeat(np.arange(10, dtype=np.int64), per_digit)
-    return generator.images(labels, noise(seed, len(labels), generator.latent_dim)), labels
-
-
-def real_sample(images: np.ndarray, labels: np.ndarray, per_digit: int,
-                seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``per_digit`` real digits of each class, drawn without replacement in the layout ``generate`` returns.
-
-    Scored like a generator's samples, they show what a perfect generator would score on every
-    column. Returns the images, their digits and their indices (to leave them out of novelty).
-    """
-    rng = np.random.default_rng(seed)
-    picks = np.concatenate([rng.choice(np.flatnonzero(labels == d), per_digit, replace=False) for d in range(10)])
-    return images[picks], labels[picks], picks
-
-
-def fid(a: np.ndarray, b: np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (numpy only, no scipy)."""
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    vals, vecs = np.linalg.eigh(cov_a)
-    sqrt_a = (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
-    cross = np.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a)
-    trace_sqrt = np.sqrt(np.clip(cross, 0, None)).sum()
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt)
 
 
 def groups_of(images: np.ndarray, labels: np.ndarray, digit: int) -> np.ndarray:

@@ -10,26 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from digits import handwriting
-from digits.attributes import attributes
 from digits.generators import Style
 from digits.judge import judge
+from digits.measures import row_consistency
 
 MORPH_FRAMES = 8
-
-
-def consistency(feature: np.ndarray, seed: int = 0) -> float:
-    """feature [rows, digits]: mean within-row std of per-digit z-scores over the same with shuffled columns."""
-    z = (feature - feature.mean(0)) / np.maximum(feature.std(0), 1e-12)
-    rng = np.random.default_rng(seed)
-    shuffled = np.stack([rng.permutation(z[:, j]) for j in range(z.shape[1])], axis=1)
-    return float(z.std(1).mean() / shuffled.std(1).mean())
-
-
-def row_consistency(rows: np.ndarray) -> dict[str, float]:
-    """rows [R, 10, 28, 28]: each row the digits 0-9 written in one style."""
-    measured = attributes(rows.reshape(-1, 28, 28))
-    slant, ink, shape = measured[:, 0], measured[:, 1], rows.shape[:2]
-    return {"style_slant": consistency(slant.reshape(shape)), "style_ink": consistency(ink.reshape(shape))}
 
 
 def style_scores(style: Style, judge_session, rows: int, morphs: int, seed: int) -> dict[str, float]:

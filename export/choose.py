@@ -18,6 +18,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from digits.c2st import c2st
 from digits.cli import OneLineParser, command_line, fail, whole
 from digits.contract import ModelError
 from digits.files import atomic_path
@@ -25,9 +26,7 @@ from digits.generators import OnnxGenerator, Style
 from digits.handwriting import hands, write
 from digits.idx import DataError, load_split
 from digits.judge import judge, open_judge
-from evaluate.c2st import c2st
-from evaluate.metrics import fid, real_sample, samples_per_digit
-from evaluate.style import row_consistency
+from digits.measures import fid, real_sample, row_consistency, samples_per_digit
 from export.checkpoints import rebuild
 from export.onnx import to_onnx
 from training import checkpoint

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from digits.c2st import TwoSampleCNN, c2st
 from digits.idx import load_split
-from evaluate.c2st import TwoSampleCNN, c2st
 
 SIDE = 2000  # digits on each side: 1,000 train the classifier, 1,000 are scored
 

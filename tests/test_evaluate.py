@@ -7,8 +7,9 @@ import pytest
 
 from digits.generators import open_session
 from digits.idx import load_split
+from digits.measures import fid, real_sample
 from evaluate.__main__ import main as evaluate_main
-from evaluate.metrics import GROUP, Reference, all_distinct, fid, groups_of, nearest_distance, real_sample, score
+from evaluate.metrics import GROUP, Reference, all_distinct, groups_of, nearest_distance, score
 
 
 @pytest.fixture(scope="module")

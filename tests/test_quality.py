@@ -18,10 +18,11 @@ import math
 import numpy as np
 import pytest
 
+from digits.c2st import c2st
 from digits.generators import load_generators, open_session
 from digits.idx import load_split
-from evaluate.c2st import c2st
-from evaluate.metrics import Reference, samples_per_digit, score
+from digits.measures import samples_per_digit
+from evaluate.metrics import Reference, score
 from evaluate.style import style_scores
 
 PER_DIGIT = 200

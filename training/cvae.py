@@ -150,7 +150,9 @@ class Recipe:
         self.model = CVAE(args.latent_dim, args.width, args.prior_components).to(device)
         self.D = Discriminator(args.width).to(device)
         self.train_model, self.train_D = wrap(self.model), wrap(self.D)
-        self.ema = averaged(self.model, args.ema_decay, buffers=False)  # its prior is fitted, not averaged
+        # Its prior is fitted, not averaged. Without an average what ships is the trained CVAE itself.
+        self.ema = averaged(self.model, args.ema_decay, buffers=False) if args.ema_decay else None
+        self.shipped = self.ema.module if self.ema else self.model
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.optimizers = {"vae": self.opt, "critic": self.opt_D}  # for the learning-rate curves
@@ -175,35 +177,37 @@ class Recipe:
         loss = recon + self.beta * ramp * kl + weight * adversarial
         self.opt.zero_grad(set_to_none=True)
         self.precision.step(loss, self.opt)
-        self.ema.update_parameters(self.model)
+        if self.ema:
+            self.ema.update_parameters(self.model)
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach(), "d_loss": d_loss,
                 "adv_weight": weight}
 
     def end_epoch(self, data) -> None:
         """Refit the sampling priors, the trained CVAE's (for the critic's prior samples) and the average's
         (what ships), each to its own encoder (every rank alike: same data, same weights)."""
-        for model in (self.model, self.ema.module):
+        for model in {self.model, self.shipped}:
             model.eval()
             model.fit_prior(data.images, data.labels)
         self.model.train()
 
     def generator(self) -> nn.Module:
-        return self.ema.module.decoder
+        return self.shipped.decoder
 
     def shipped_state(self) -> dict:
-        """The epoch file's weights: the whole averaged CVAE, so an epoch exports with its encoder."""
-        return {"model": self.ema.module.state_dict()}
+        """The epoch file's weights: the whole (averaged) CVAE, so an epoch exports with its encoder."""
+        return {"model": self.shipped.state_dict()}
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.state_dict(),
+        average = {"ema": self.ema.state_dict()} if self.ema else {}
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), **average,
                 "D": self.D.state_dict(), "opt_D": self.opt_D.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
-        if "ema" in state:  # a run from before the average starts one from its current weights
+        if self.ema and "ema" in state:
             self.ema.load_state_dict(state["ema"])
-        else:
+        elif self.ema:  # a run from before the average starts one from its current weights
             self.ema.module.load_state_dict(state["model"])
         if "D" in state:  # a checkpoint of the plain CVAE resumes with a fresh critic
             self.D.load_state_dict(state["D"])
