@@ -2,10 +2,12 @@
 a resumed run reaches the uninterrupted one, one writer, every rank's RNG saved."""
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from unittest import mock
 
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from torch import nn
 
 from tests.training_helpers import assert_same_run, assert_same_state
 from tests.webapp_helpers import free_port
@@ -62,12 +65,16 @@ def zeros(*size, generator=None, **kwargs) -> torch.Tensor:
     return torch.zeros(*size, **kwargs)
 
 
-def step_rank(rank: int, port: int, out: Path) -> None:
-    """One spawned rank, joining the group through the environment torchrun would set."""
+def join_group(rank: int, port: int) -> distributed.Context:
+    """A spawned rank joins the group through the environment torchrun would set."""
     os.environ.update(WORLD_SIZE=str(WORLD), RANK=str(rank), LOCAL_RANK=str(rank),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    ctx = distributed.setup("cpu")
+    return distributed.setup("cpu")
+
+
+def step_rank(rank: int, port: int, out: Path) -> None:
+    ctx = join_group(rank, port)
     try:
         torch.save(one_step_state(ctx), out / f"rank{rank}.pt")
     finally:
@@ -90,6 +97,28 @@ def test_one_ddp_step_leaves_every_rank_with_the_same_state(stepped):
 def test_one_ddp_step_equals_one_process_on_the_union_batch(stepped):
     alone = one_step_state(distributed.Context(torch.device("cpu")))
     assert_same_state(stepped[0], alone, atol=UNION_TOLERANCE, scaled=True)
+
+
+def close_rank(rank: int, port: int, out: Path) -> None:
+    """Drop a DDP module after a step, then leave the group; record whether the module was still alive
+    before ``close`` and after it. The collector is off, as when it has not happened to run by exit."""
+    gc.disable()
+    ctx = join_group(rank, port)
+    ddp = ctx.wrap(nn.Linear(2, 1))
+    ddp(torch.ones(4, 2)).sum().backward()
+    module = weakref.ref(ddp)
+    del ddp
+    before = module() is not None
+    ctx.close()
+    (out / f"rank{rank}.json").write_text(json.dumps([before, module() is not None]))
+
+
+def test_leaving_the_group_frees_ddp_modules_first(tmp_path):
+    """A DDP module outlives its last reference (it sits in reference cycles) and holds the process
+    group from C++; freed only as the interpreter exits, gloo's teardown there aborted ranks now and then."""
+    mp.spawn(close_rank, args=(free_port(), tmp_path), nprocs=WORLD)
+    for rank in range(WORLD):
+        assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == [True, False]
 
 
 # --- whole runs under torchrun ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Device choice and DistributedDataParallel set-up (torchrun: NCCL on CUDA, gloo on CPU)."""
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -54,7 +55,15 @@ class Context:
             dist.barrier()
 
     def close(self) -> None:
+        """Leave the group with nothing left that still holds it.
+
+        A DDP module sits in reference cycles, so it outlives the training loop until the cyclic garbage
+        collector runs, and its reducer holds the process group from C++. When that happens only as the
+        interpreter exits, gloo's teardown there now and then aborts the process ("terminate called
+        without an active exception"); collecting first frees them while the group is still whole.
+        """
         if self.world > 1:
+            gc.collect()
             dist.destroy_process_group()
 
 
