@@ -2,9 +2,13 @@
 
 A small CNN learns to tell generated digits from real ones on half of each set and is scored on
 the other half, which it never saw: 0.5 means it cannot tell them apart, 1.0 that every sample
-gives itself away. It sees what FID through the judge's features can miss: soft strokes, grey
-levels, texture, position. numpy only (two conv layers, hand-written backward, Adam), so the
-instrument runs in the serve venv like the rest of ``python -m evaluate``.
+gives itself away. One such test moves with its seed (its halves and the CNN's start) by several
+hundredths: whether training finds a give-away feature is itself partly luck. So the test is
+repeated, each time with its own halves and start, and the mean is the score.
+
+It sees what FID through the judge's features can miss: soft strokes, grey levels, texture,
+position. numpy only (two conv layers, hand-written backward, Adam), so the instrument runs in
+the serve venv like the rest of ``python -m evaluate``.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 EPOCHS = 8
+REPEATS = 5
 BATCH = 64
 LR = 2e-3
 CHANNELS = (16, 32)
@@ -100,7 +105,18 @@ def halves(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return order[:n // 2], order[n // 2:]
 
 
-def c2st(real: np.ndarray, fake: np.ndarray, seed: int, epochs: int = EPOCHS) -> float:
+def c2st(real: np.ndarray, fake: np.ndarray, seed: int, repeats: int = REPEATS, epochs: int = EPOCHS) -> float:
+    """The mean held-out accuracy of ``repeats`` tests (seeds seed, seed + 1, ...)."""
+    return float(np.mean(c2st_runs(real, fake, seed, repeats, epochs)))
+
+
+def c2st_runs(real: np.ndarray, fake: np.ndarray, seed: int, repeats: int = REPEATS,
+              epochs: int = EPOCHS) -> list[float]:
+    """Each test's held-out accuracy, each with its own halves and start (seeds seed, seed + 1, ...)."""
+    return [one_test(real, fake, seed + k, epochs) for k in range(repeats)]
+
+
+def one_test(real: np.ndarray, fake: np.ndarray, seed: int, epochs: int) -> float:
     """Held-out accuracy of a CNN trained to tell ``fake`` [N,28,28] from ``real`` [M,28,28], both with
     ink in [0, 1] (both read as 8-bit grey levels, as MNIST's files and the served PNGs hold them); each set
     is split in halves, one to train on and one to score (deterministic from seed).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digits.c2st import TwoSampleCNN, c2st
+from digits.c2st import TwoSampleCNN, c2st, c2st_runs
 from digits.idx import load_split
 
 SIDE = 2000  # digits on each side: 1,000 train the classifier, 1,000 are scored
@@ -53,10 +53,18 @@ def test_real_digits_against_real_digits_score_near_chance(digits):
 
 def test_it_is_deterministic_from_its_seed(digits):
     train, test = digits
-    assert c2st(test, blurred(train), seed=3) == c2st(test, blurred(train), seed=3)
+    assert c2st(test, blurred(train), seed=3, repeats=1) == c2st(test, blurred(train), seed=3, repeats=1)
+
+
+def test_its_score_is_the_mean_of_repeats_each_with_its_own_seed(digits):
+    train, test = digits
+    runs = c2st_runs(test, blurred(train), seed=3, repeats=2)
+    assert runs[1] == c2st_runs(test, blurred(train), seed=4, repeats=1)[0]
+    assert runs[0] != runs[1]  # other halves, another start
+    assert c2st(test, blurred(train), seed=3, repeats=2) == pytest.approx(np.mean(runs))
 
 
 @pytest.mark.parametrize("fake", [blurred, lambda x: 0.8 * x], ids=["blurred", "ink squashed towards grey"])
 def test_real_digits_made_to_look_generated_are_told_apart(digits, fake):
     train, test = digits
-    assert c2st(test, fake(train), seed=0) > 0.8
+    assert c2st(test, fake(train), seed=0, repeats=1) > 0.8
