@@ -17,7 +17,7 @@ from training.ema import averaged, averaged_weights
 from training.precision import Precision
 
 DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 2e-4, "latent_dim": 64, "width": 32, "ema_decay": 0.999,
-            "mode_seeking": 0.05, "consistency": 1.0}
+            "mode_seeking": 0.05, "consistency": 1.0, "classify": 0.0}
 
 ARTIFACT = "cgan_generator.onnx"
 TITLE = "CGAN generator"
@@ -66,21 +66,22 @@ class Recipe:
     """How the shared training loop trains the CGAN: one D step, then one G step, per batch."""
 
     # spread: mean image distance per unit of noise distance between paired fakes; towards 0 = collapse;
-    # hand_gap: the consistency term, about 1 for unrelated hands, 0 for one hand
-    loss_names = ("d_loss", "g_loss", "spread", "hand_gap")
+    # hand_gap: the consistency term, about 1 for unrelated hands, 0 for one hand; misread: cross-entropy
+    # of the asked-for digit under D's classifier (0 without one)
+    loss_names = ("d_loss", "g_loss", "spread", "hand_gap", "misread")
 
     def __init__(self, args: argparse.Namespace, device: torch.device,
                  wrap: Callable[[nn.Module], nn.Module], precision: Precision) -> None:
         self.latent_dim = args.latent_dim
         self.G = Generator(args.latent_dim, args.width).to(device)
-        self.D = Discriminator(args.width).to(device)
+        self.D = Discriminator(args.width, classify=args.classify > 0).to(device)
         self.train_G, self.train_D = wrap(self.G), wrap(self.D)
         self.ema = averaged(self.G, args.ema_decay, buffers=True)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.optimizers = {"G": self.opt_G, "D": self.opt_D}  # for the learning-rate curves
         self.precision = precision
-        self.mode_seeking, self.consistency = args.mode_seeking, args.consistency
+        self.mode_seeking, self.consistency, self.classify = args.mode_seeking, args.consistency, args.classify
         self.hands = HandConsistency().to(device)
 
     def train_step(self, x: torch.Tensor, digit: torch.Tensor, progress: float) -> dict[str, torch.Tensor]:
@@ -97,20 +98,20 @@ class Recipe:
         fake_digit, z = torch.cat([fake_digit, first, second]), torch.cat([z, z[2 * half:]])
         with self.precision.autocast():
             fake = self.train_G(fake_digit, z)
-        d_loss = critic_step(self.train_D, self.opt_D, self.precision, x, digit, fake, fake_digit)
+        d_loss = critic_step(self.train_D, self.opt_D, self.precision, x, digit, fake, fake_digit, self.classify)
 
-        adversarial = generator_score(self.D, self.precision, fake, fake_digit)
+        adversarial, misread = generator_score(self.D, self.precision, fake, fake_digit)
         image_gap = (fake[:half] - fake[half:2 * half]).float().abs().mean(dim=(1, 2, 3))
         spread = (image_gap / (z[:half] - z[half:2 * half]).abs().mean(dim=1)).mean()
         hand_gap = (self.hands(fake[2 * half:], fake_digit[2 * half:]) if pairs
                     else torch.zeros((), device=x.device))
-        g_loss = (adversarial + self.mode_seeking / (spread + 1e-5)
+        g_loss = (adversarial + self.mode_seeking / (spread + 1e-5) + self.classify * misread
                   + self.consistency * min(1.0, max(0.0, progress - 1)) * hand_gap)
         self.opt_G.zero_grad(set_to_none=True)
         self.precision.step(g_loss, self.opt_G)
         self.ema.update_parameters(self.G)
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "spread": spread.detach(),
-                "hand_gap": hand_gap.detach()}
+                "hand_gap": hand_gap.detach(), "misread": misread.detach()}
 
     def end_epoch(self, data) -> None:
         """Nothing to refit: the generator samples from N(0, I) as trained."""
@@ -153,3 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--consistency", type=float,
                        help="weight of the term that asks one noise for the same slant and ink in every digit "
                             f"(default {DEFAULTS['consistency']:g}; 0 = off)")
+    group.add_argument("--classify", type=float,
+                       help="weight of an auxiliary classifier on the discriminator: it learns the digits of real "
+                            "images, and the generator is asked to make its digits read as asked "
+                            f"(default {DEFAULTS['classify']:g}; 0 = no classifier)")

@@ -171,7 +171,7 @@ class Recipe:
 
         recon = F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum") / len(x)
         kl = -0.5 * torch.sum(1 + logvar.float() - mu.float() ** 2 - logvar.float().exp()) / len(x)
-        adversarial = generator_score(self.D, self.precision, fake, fake_digit)
+        adversarial, _ = generator_score(self.D, self.precision, fake, fake_digit)
         weight = (self.adversarial * ramp * adaptive_weight(recon, adversarial, self.model.decoder.out[-1].weight)
                   if self.adversarial else torch.zeros((), device=x.device))  # 0: the plain CVAE, no grads to take
         loss = recon + self.beta * ramp * kl + weight * adversarial
