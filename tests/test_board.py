@@ -24,7 +24,7 @@ def run(mnist: Path, run_dir: Path, model: str, epochs: int, *extra: str) -> Non
 
 @pytest.mark.parametrize("model, losses, rates", [
     ("cvae", {"loss", "recon", "kl", "d_loss", "adv_weight"}, {"vae", "critic"}),
-    ("cgan", {"d_loss", "g_loss", "spread", "hand_gap"}, {"G", "D"}),
+    ("cgan", {"d_loss", "g_loss", "spread", "hand_gap", "misread"}, {"G", "D"}),
 ])
 def test_a_resumed_run_logs_every_scalar_once_per_step(mnist, tmp_path, model, losses, rates):
     run_dir = tmp_path / "run"
