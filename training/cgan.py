@@ -1,7 +1,8 @@
 """Class-conditional GAN: DCGAN-style generator, projection discriminator with spectral norm,
 hinge loss, Adam(beta1=0.5), a mode-seeking term against "one image for every noise"
 (Mao et al., 2019), a hand-consistency term for "one noise, one hand whatever the digit"
-(training/consistency.py) and an exponential moving average of the generator's weights."""
+(training/consistency.py), an auxiliary classifier on the discriminator (Odena et al., 2017)
+and an exponential moving average of the generator's weights."""
 from __future__ import annotations
 
 import argparse
@@ -17,14 +18,14 @@ from training.ema import averaged, averaged_weights
 from training.precision import Precision
 
 DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 2e-4, "latent_dim": 64, "width": 32, "ema_decay": 0.999,
-            "mode_seeking": 0.05, "consistency": 1.0, "classify": 0.0}
+            "mode_seeking": 0.05, "consistency": 1.0, "classify": 0.5}
 
 ARTIFACT = "cgan_generator.onnx"
 TITLE = "CGAN generator"
 ABOUT = """`z` is the generator's noise. Pixels are the generator's sigmoid outputs; the weights are the
 exponential moving average of the trained generator's, trained to keep one noise's slant and ink in
-every digit, and the epoch was chosen by the instrument on training digits the run held back
-(docs/models.md). A GAN has no way back from an image to its noise, so no style encoder ships with it."""
+every digit and to draw digits that its critic's classifier reads as asked, and the epoch was chosen
+by the instrument on training digits the run held back (docs/models.md). A GAN has no way back from an image to its noise, so no style encoder ships with it."""
 
 # The style interface draws at 0.8 of the noise's spread (the truncation trick): measured on an early
 # 60,000-digit run, digits written in one hand were legible 97.4% of the time at full spread and
