@@ -25,7 +25,8 @@ TITLE = "CGAN generator"
 ABOUT = """`z` is the generator's noise. Pixels are the generator's sigmoid outputs; the weights are the
 exponential moving average of the trained generator's, trained to keep one noise's slant and ink in
 every digit and to draw digits that its critic's classifier reads as asked, and the epoch was chosen
-by the instrument on training digits the run held back (docs/models.md). A GAN has no way back from an image to its noise, so no style encoder ships with it."""
+by the instrument on training digits the run held back (docs/models.md). A GAN has no way back from
+an image to its noise, so no style encoder ships with it."""
 
 # The style interface draws at 0.8 of the noise's spread (the truncation trick): measured on an early
 # 60,000-digit run, digits written in one hand were legible 97.4% of the time at full spread and
