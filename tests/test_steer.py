@@ -91,9 +91,9 @@ def committed(root):
     return load_generators(root / "artifacts", 1)
 
 
-# The most any control may move the other two attributes, in their sd per unit, per model (records 0.21 and
-# 0.41 at 200 hands): the CGAN trained for one hand across digits steers slant with more crosstalk
-# (0.31 before, docs/handwriting.md).
+# The most any control may move the other two attributes, in their sd per unit, per model (records 0.23 and
+# 0.39 at 200 hands): the CGAN trained for one hand across digits steers slant with more crosstalk
+# (0.31 before the consistency term, docs/handwriting.md).
 CROSSTALK = {"cvae": 0.3, "cgan": 0.46}
 
 
