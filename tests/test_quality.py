@@ -1,6 +1,6 @@
 """Guard: every committed generator holds the floors written here, in its record and re-measured.
 
-The floors are set by hand from the measured records and only ever raised. ``make evaluate``
+The floors are set by hand from the measured records. ``make evaluate``
 rewrites ``artifacts/quality.json`` but never this file, so a worse model cannot slip in with a
 fresh, lower record: lowering a floor is an edit someone has to make and explain. The product
 targets (docs/quality.md) are a separate, fixed bar that the docs' tables report ok or MISS against.
