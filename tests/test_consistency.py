@@ -2,18 +2,14 @@
 agreement across digits."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from digits.attributes import attributes
 from digits.idx import load_split
+from tests.training_helpers import cpu_recipe
 from training.consistency import HandConsistency, slant_and_mass
-from training.models import GENERATORS
-from training.precision import Precision
-from training.train import parse_args, resolve_defaults
 
 
 @pytest.mark.mnist
@@ -78,16 +74,10 @@ def test_the_term_pulls_the_pair_together():
     assert after.item() < before.item()
 
 
-def cgan_recipe(*flags: str):
-    args = parse_args(["--model", "cgan", "--width", "4", "--latent-dim", "4", *flags])
-    resolve_defaults(args, None, Path("no checkpoint"))
-    return GENERATORS["cgan"].Recipe(args, torch.device("cpu"), lambda m: m, Precision(torch.device("cpu")))
-
-
 def test_the_cgan_pays_the_term_after_its_first_epoch_and_not_when_it_is_off():
     torch.manual_seed(0)  # the pairs' digits are drawn; with this seed a digit comes twice, as the statistics need
     x, digit = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
-    on, off = cgan_recipe(), cgan_recipe("--consistency", "0")
+    on, off = cpu_recipe("cgan"), cpu_recipe("cgan", "--consistency", "0")
     assert on.train_step(x, digit, 1.5)["hand_gap"] > 0
     assert off.train_step(x, digit, 1.5)["hand_gap"] == 0
     assert "hands" in on.state_dict() and on.hands.seen.sum() > 0

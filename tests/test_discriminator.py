@@ -2,16 +2,13 @@
 learns digits from real images only, and asks the generator for digits that read as asked."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.training_helpers import cpu_recipe
 from training.discriminator import Discriminator, critic_step, generator_score
-from training.models import GENERATORS
 from training.precision import Precision
-from training.train import parse_args, resolve_defaults
 
 CPU = Precision(torch.device("cpu"))
 
@@ -19,12 +16,6 @@ CPU = Precision(torch.device("cpu"))
 def batch(seed: int, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
-
-
-def cgan_recipe(*flags: str):
-    args = parse_args(["--model", "cgan", "--width", "4", "--latent-dim", "4", *flags])
-    resolve_defaults(args, None, Path("no checkpoint"))
-    return GENERATORS["cgan"].Recipe(args, torch.device("cpu"), lambda m: m, CPU)
 
 
 def classifier_step(fake_digit: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -69,7 +60,7 @@ def test_the_generator_pays_for_digits_the_classifier_misreads():
 
 def test_the_cgan_has_a_classifier_only_when_asked():
     """Without one, the critic's weights are the same as before the flag, so older runs resume."""
-    off, on = cgan_recipe("--classify", "0"), cgan_recipe("--classify", "0.5")
+    off, on = cpu_recipe("cgan", "--classify", "0"), cpu_recipe("cgan", "--classify", "0.5")
     assert not any(k.startswith("classifier") for k in off.D.state_dict())
     assert {"classifier.weight", "classifier.bias"} <= set(on.D.state_dict())
     x, digit = batch(4)

@@ -15,13 +15,12 @@ from PIL import Image
 
 from digits.files import atomic_path
 from digits.idx import load_split
-from tests.training_helpers import assert_same_run
+from tests.training_helpers import assert_same_run, cpu_recipe
 from training import checkpoint
 from training.cvae import CVAE
 from training.ema import averaged_weights
 from training.models import GENERATORS
-from training.precision import Precision
-from training.train import main, parse_args, resolve_defaults
+from training.train import main
 
 pytestmark = pytest.mark.training
 
@@ -228,9 +227,7 @@ def test_atomic_path_keeps_old_target_when_body_raises(tmp_path):
 def test_the_critic_gets_gradients_from_its_own_step_only(name):
     """Both models train against a critic: in one training step each of its weights receives exactly one
     gradient (the critic's step); the generator's step runs through a frozen critic, never into it."""
-    args = parse_args(["--model", name, "--width", "4", "--latent-dim", "4"])
-    resolve_defaults(args, None, Path("no checkpoint"))
-    recipe = GENERATORS[name].Recipe(args, torch.device("cpu"), lambda m: m, Precision(torch.device("cpu")))
+    recipe = cpu_recipe(name)
     received = []
     for p in recipe.D.parameters():
         p.register_hook(lambda grad: received.append(grad))

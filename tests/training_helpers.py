@@ -1,4 +1,5 @@
-"""Helpers shared by the training tests: comparing whole training states tensor by tensor."""
+"""Helpers shared by the training tests: a small recipe to step by hand, and comparing whole training
+states tensor by tensor."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,17 @@ from pathlib import Path
 import torch
 
 from training import checkpoint
+from training.models import GENERATORS
+from training.precision import Precision
+from training.train import parse_args, resolve_defaults
+
+
+def cpu_recipe(model: str, *flags: str):
+    """A small, unwrapped training recipe of ``model`` on the CPU, with its defaults as a fresh run has them."""
+    args = parse_args(["--model", model, "--width", "4", "--latent-dim", "4", *flags])
+    resolve_defaults(args, None, Path("no checkpoint"))
+    cpu = torch.device("cpu")
+    return GENERATORS[model].Recipe(args, cpu, lambda m: m, Precision(cpu))
 
 
 def tensors(state: dict, prefix: str = "") -> dict[str, torch.Tensor]:
