@@ -22,7 +22,7 @@ from tests.webapp_helpers import free_port
 from training import checkpoint, cvae, distributed
 from training.data import DeviceDataset
 from training.precision import Precision
-from training.train import parse_args, resolve_defaults
+from training.train import parse_args, settings
 
 pytestmark = pytest.mark.training
 
@@ -52,9 +52,8 @@ def one_step_state(ctx: distributed.Context) -> dict:
     is then a function of the weights and the batch alone, comparable with one process on the union batch.
     """
     torch.manual_seed(ctx.rank)
-    args = parse_args(["--model", "cvae", "--width", "8", "--latent-dim", "4"])
-    resolve_defaults(args, None, Path("no checkpoint"))
-    recipe = cvae.Recipe(args, ctx.device, ctx.wrap, Precision(ctx.device))
+    config = settings(parse_args(["--model", "cvae", "--width", "8", "--latent-dim", "4"]), None, Path("no checkpoint"))
+    recipe = cvae.Recipe(config, ctx.device, ctx.wrap, Precision(ctx.device))
     x, y = next(synthetic_data().batches(GLOBAL_BATCH // ctx.world, 1, 0, ctx.rank, ctx.world))
     with mock.patch("torch.randn_like", torch.zeros_like), mock.patch("torch.randn", zeros):
         recipe.train_step(x, y, 1.0)

@@ -9,15 +9,15 @@ import torch
 from training import checkpoint
 from training.models import GENERATORS
 from training.precision import Precision
-from training.train import parse_args, resolve_defaults
+from training.train import parse_args, settings
 
 
 def cpu_recipe(model: str, *flags: str):
     """A small, unwrapped training recipe of ``model`` on the CPU, with its defaults as a fresh run has them."""
-    args = parse_args(["--model", model, "--width", "4", "--latent-dim", "4", *flags])
-    resolve_defaults(args, None, Path("no checkpoint"))
+    config = settings(parse_args(["--model", model, "--width", "4", "--latent-dim", "4", *flags]), None,
+                      Path("no checkpoint"))
     cpu = torch.device("cpu")
-    return GENERATORS[model].Recipe(args, cpu, lambda m: m, Precision(cpu))
+    return GENERATORS[model].Recipe(config, cpu, lambda m: m, Precision(cpu))
 
 
 def tensors(state: dict, prefix: str = "") -> dict[str, torch.Tensor]:

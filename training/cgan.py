@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -16,9 +17,23 @@ from training.consistency import HandConsistency
 from training.discriminator import Discriminator, critic_step, generator_score
 from training.ema import averaged, averaged_weights
 from training.precision import Precision
+from training.settings import NON_NEGATIVE, TrainConfig, model_flags, override, setting
 
-DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 2e-4, "latent_dim": 64, "width": 32, "ema_decay": 0.999,
-            "mode_seeking": 0.05, "consistency": 1.0, "classify": 0.5}
+
+@dataclass(frozen=True)
+class Config(TrainConfig):
+    """The CGAN's settings: its own defaults of the shared ones, and its own."""
+    batch_size: int = override(TrainConfig, "batch_size", 64)
+    lr: float = override(TrainConfig, "lr", 2e-4)
+    latent_dim: int = override(TrainConfig, "latent_dim", 64)
+    ema_decay: float = override(TrainConfig, "ema_decay", 0.999)
+    mode_seeking: float = setting(0.05, NON_NEGATIVE, "weight of the mode-seeking term that keeps samples apart for "
+                                                      "different noise")
+    consistency: float = setting(1.0, NON_NEGATIVE, "weight of the term that asks one noise for the same slant and "
+                                                    "ink in every digit (0 = off)")
+    classify: float = setting(0.5, NON_NEGATIVE, "weight of an auxiliary classifier on the discriminator: it learns "
+                                                 "the digits of real images, and the generator is asked to make its "
+                                                 "digits read as asked (0 = no classifier)")
 
 ARTIFACT = "cgan_generator.onnx"
 TITLE = "CGAN generator"
@@ -72,7 +87,7 @@ class Recipe:
     # of the asked-for digit under D's classifier (0 without one)
     loss_names = ("d_loss", "g_loss", "spread", "hand_gap", "misread")
 
-    def __init__(self, args: argparse.Namespace, device: torch.device,
+    def __init__(self, args: Config, device: torch.device,
                  wrap: Callable[[nn.Module], nn.Module], precision: Precision) -> None:
         self.latent_dim = args.latent_dim
         self.G = Generator(args.latent_dim, args.width).to(device)
@@ -142,21 +157,11 @@ class Recipe:
 def shipped(state: dict) -> dict[str, nn.Module]:
     """The exported generator (the EMA weights) rebuilt from what a checkpoint records, with no optimizer
     or discriminator."""
-    config = state["config"]
-    generator = Generator(config["latent_dim"], config["width"])
+    config = Config.from_saved(state["config"])
+    generator = Generator(config.latent_dim, config.width)
     generator.load_state_dict(averaged_weights(state["recipe"]["ema"]) if "recipe" in state else state["generator"])
     return {"generator": generator.eval()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("cgan")
-    group.add_argument("--mode-seeking", type=float,
-                       help="weight of the mode-seeking term that keeps samples apart for different noise "
-                            f"(default {DEFAULTS['mode_seeking']:g})")
-    group.add_argument("--consistency", type=float,
-                       help="weight of the term that asks one noise for the same slant and ink in every digit "
-                            f"(default {DEFAULTS['consistency']:g}; 0 = off)")
-    group.add_argument("--classify", type=float,
-                       help="weight of an auxiliary classifier on the discriminator: it learns the digits of real "
-                            "images, and the generator is asked to make its digits read as asked "
-                            f"(default {DEFAULTS['classify']:g}; 0 = no classifier)")
+    model_flags(parser, "cgan", Config)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -19,9 +21,28 @@ from training.discriminator import Discriminator, critic_step, generator_score
 from training.ema import averaged, averaged_weights
 from training.precision import Precision
 from training.prior import MixturePrior
+from training.settings import AT_LEAST_1, NON_NEGATIVE, POSITIVE, TrainConfig, model_flags, setting
 
-DEFAULTS = {"epochs": 30, "batch_size": 128, "lr": 1e-3, "latent_dim": 16, "width": 32,
-            "beta": 0.1, "kl_warmup": 2.0, "prior_components": 8, "adversarial": 2.0, "ema_decay": 0.0}
+
+@dataclass(frozen=True)
+class Config(TrainConfig):
+    """The CVAE-GAN's settings: the shared ones at their defaults (TrainConfig), and its own."""
+    LEGACY: ClassVar[dict[str, Any]] = {"fine": 0, "feature_recon": 0.0, "balance_max": 1e4}  # as trained before
+
+    kl_warmup: float = setting(2.0, NON_NEGATIVE, "epochs over which the KL weight rises from 0 to --beta")
+    beta: float = setting(0.1, NON_NEGATIVE, "final KL weight; below 1 gives sharper digits, the fitted prior "
+                                             "keeps samples on-manifold")
+    prior_components: int = setting(8, AT_LEAST_1, "Gaussian components per digit in the fitted prior")
+    adversarial: float = setting(2.0, NON_NEGATIVE, "weight of the critic's loss relative to the reconstruction's, "
+                                                    "balanced by gradient norm at the decoder's last layer (0 = the "
+                                                    "plain CVAE)")
+    balance_max: float = setting(1e4, POSITIVE, "the most the balance may weigh the critic's gradient against "
+                                                "the reconstruction's: saturated pixels pass the critic almost no "
+                                                "gradient, and an unbounded balance then feeds on itself")
+    fine: int = setting(0, NON_NEGATIVE, "channels of the decoder's 28x28 feature maps (0 = none: 14x14 "
+                                         "features straight to pixels)")
+    feature_recon: float = setting(0.0, NON_NEGATIVE, "weight of the reconstruction measured in the critic's "
+                                                      "features, beside the pixels' (0 = pixels only)")
 
 ARTIFACT = "cvae_decoder.onnx"
 TITLE = "CVAE generator"
@@ -42,7 +63,7 @@ class Decoder(nn.Module):
     then to Bernoulli means in [0,1]. ``noise_dim`` is the contract's latent_dim (17 by default),
     ``code_dim`` the command line's --latent-dim (16)."""
 
-    def __init__(self, code_dim: int, width: int, components: int) -> None:
+    def __init__(self, code_dim: int, width: int, components: int, fine: int = 0) -> None:
         super().__init__()
         self.width = width
         self.noise_dim = code_dim + 1  # one extra coordinate picks the mixture component
@@ -52,9 +73,10 @@ class Decoder(nn.Module):
         self.fc = nn.Sequential(nn.Linear(code_dim + 32, 2 * width * 7 * 7), nn.ReLU())
         self.up = nn.ConvTranspose2d(2 * width, width, 4, 2, 1)                 # 7 -> 14
         self.shift = ClassShift(width)                                          # the digit again, at 14x14
-        self.out = nn.Sequential(  # no 28x28 feature maps: they made it 6x slower to run (docs/benchmarks.md)
-            nn.ReLU(), nn.Conv2d(width, width, 3, 1, 1), nn.ReLU(),
-            nn.ConvTranspose2d(width, 1, 4, 2, 1))                           # 14 -> 28, straight to one channel
+        self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(width, width, 3, 1, 1), nn.ReLU(), *(
+            (nn.ConvTranspose2d(width, fine, 4, 2, 1), nn.ReLU(),              # 14 -> 28: `fine` feature maps,
+             nn.Conv2d(fine, fine, 3, 1, 1), nn.ReLU(), nn.Conv2d(fine, 1, 3, 1, 1))  # then pixels from them
+            if fine else (nn.ConvTranspose2d(width, 1, 4, 2, 1),)))             # 14 -> 28 straight to pixels
 
     def logits(self, label: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits of the image for label weights [N,10] and latent codes [N, latent_dim]."""
@@ -77,14 +99,14 @@ class Decoder(nn.Module):
 class CVAE(nn.Module):
     """q(z | x, digit) and p(x | z, digit); the digit enters the encoder as an extra image channel."""
 
-    def __init__(self, code_dim: int = 16, width: int = 32, components: int = 8) -> None:
+    def __init__(self, code_dim: int = 16, width: int = 32, components: int = 8, fine: int = 0) -> None:
         super().__init__()
         self.label_map = nn.Embedding(10, 28 * 28)
         self.encoder = nn.Sequential(
             nn.Conv2d(2, width, 4, 2, 1), nn.LeakyReLU(0.2),                 # 28 -> 14
             nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),         # 14 -> 7
             nn.Flatten(), nn.Linear(2 * width * 7 * 7, 2 * code_dim))
-        self.decoder = Decoder(code_dim, width, components)
+        self.decoder = Decoder(code_dim, width, components, fine)
 
     def encode(self, x: torch.Tensor, digit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         label = self.label_map(digit).view(-1, 1, 28, 28)
@@ -125,7 +147,22 @@ class StyleEncoder(nn.Module):
         return (mu - one_hot(digit) @ self.means) @ self.unscale
 
 
-def adaptive_weight(reconstruction: torch.Tensor, adversarial: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+def feature_distance(D: Discriminator, precision: Precision, reconstruction: torch.Tensor,
+                     x: torch.Tensor) -> torch.Tensor:
+    """Squared distance of reconstructions from their originals in the critic's features, summed per image
+    (VAE/GAN, Larsen et al., 2016): a likelihood that cares about what makes a stroke look drawn rather
+    than about each pixel's grey. Through the bare, frozen critic, as the adversarial loss."""
+    D.requires_grad_(False)
+    try:
+        with precision.autocast():
+            have, want = D.features(torch.cat([reconstruction, x]) * 2 - 1).float().chunk(2)
+        return (have - want.detach()).pow(2).sum() / len(x)
+    finally:
+        D.requires_grad_(True)
+
+
+def adaptive_weight(reconstruction: torch.Tensor, adversarial: torch.Tensor, last: torch.Tensor,
+                    most: float) -> torch.Tensor:
     """The adversarial weight that gives both losses the same gradient norm at the decoder's last layer
     (Esser et al., 2021): the balance holds whatever the loss scales, through the whole run. Under DDP
     the gradients are averaged over ranks first: autograd.grad bypasses DDP's own all-reduce."""
@@ -134,7 +171,7 @@ def adaptive_weight(reconstruction: torch.Tensor, adversarial: torch.Tensor, las
     if torch.distributed.is_initialized():  # the union batch's gradients, so every rank uses one weight
         torch.distributed.all_reduce(grads)
         grads /= torch.distributed.get_world_size()
-    return (grads[0].norm() / (grads[1].norm() + 1e-4)).clamp(max=1e4).detach()
+    return (grads[0].norm() / (grads[1].norm() + 1e-4)).clamp(max=most).detach()
 
 
 class Recipe:
@@ -145,9 +182,9 @@ class Recipe:
 
     loss_names = ("loss", "recon", "kl", "d_loss", "adv_weight")
 
-    def __init__(self, args: argparse.Namespace, device: torch.device,
+    def __init__(self, args: Config, device: torch.device,
                  wrap: Callable[[nn.Module], nn.Module], precision: Precision) -> None:
-        self.model = CVAE(args.latent_dim, args.width, args.prior_components).to(device)
+        self.model = CVAE(args.latent_dim, args.width, args.prior_components, args.fine).to(device)
         self.D = Discriminator(args.width).to(device)
         self.train_model, self.train_D = wrap(self.model), wrap(self.D)
         # Its prior is fitted, not averaged. Without an average what ships is the trained CVAE itself.
@@ -157,6 +194,7 @@ class Recipe:
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.optimizers = {"vae": self.opt, "critic": self.opt_D}  # for the learning-rate curves
         self.kl_warmup, self.beta, self.adversarial = args.kl_warmup, args.beta, args.adversarial
+        self.feature_recon, self.balance_max = args.feature_recon, args.balance_max
         self.precision = precision
 
     def train_step(self, x: torch.Tensor, digit: torch.Tensor, progress: float) -> dict[str, torch.Tensor]:
@@ -170,9 +208,12 @@ class Recipe:
         d_loss = critic_step(self.train_D, self.opt_D, self.precision, x, digit, fake, fake_digit)
 
         recon = F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum") / len(x)
+        if self.feature_recon:
+            recon = recon + self.feature_recon * feature_distance(self.D, self.precision, fake[:len(x)], x)
         kl = -0.5 * torch.sum(1 + logvar.float() - mu.float() ** 2 - logvar.float().exp()) / len(x)
         adversarial, _ = generator_score(self.D, self.precision, fake, fake_digit)
-        weight = (self.adversarial * ramp * adaptive_weight(recon, adversarial, self.model.decoder.out[-1].weight)
+        weight = (self.adversarial * ramp * adaptive_weight(recon, adversarial, self.model.decoder.out[-1].weight,
+                                                                   self.balance_max)
                   if self.adversarial else torch.zeros((), device=x.device))  # 0: the plain CVAE, no grads to take
         loss = recon + self.beta * ramp * kl + weight * adversarial
         self.opt.zero_grad(set_to_none=True)
@@ -218,8 +259,8 @@ def shipped(state: dict) -> dict[str, nn.Module]:
     """The exported modules rebuilt from what a checkpoint records, with no optimizer or critic: the
     decoder and its style encoder (the weight average's, where the run kept one), from a full or an
     epoch file (only the decoder from an epoch file written before those kept the encoder)."""
-    config = state["config"]
-    model = CVAE(config["latent_dim"], config["width"], config["prior_components"])
+    config = Config.from_saved(state["config"])
+    model = CVAE(config.latent_dim, config.width, config.prior_components, config.fine)
     if "recipe" not in state and "model" not in state:
         model.decoder.load_state_dict(state["generator"])
         return {"generator": model.decoder.eval()}
@@ -232,13 +273,4 @@ def shipped(state: dict) -> dict[str, nn.Module]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group, d = parser.add_argument_group("cvae"), DEFAULTS
-    group.add_argument("--kl-warmup", type=float,
-                       help=f"epochs over which the KL weight rises from 0 to --beta (default {d['kl_warmup']:g})")
-    group.add_argument("--beta", type=float, help=f"final KL weight (default {d['beta']:g}); below 1 gives sharper "
-                                                  "digits, the fitted prior keeps samples on-manifold")
-    group.add_argument("--prior-components", type=int,
-                       help=f"Gaussian components per digit in the fitted prior (default {d['prior_components']})")
-    group.add_argument("--adversarial", type=float,
-                       help="weight of the critic's loss relative to the reconstruction's, balanced by gradient norm "
-                            f"at the decoder's last layer (default {d['adversarial']:g}; 0 = the plain CVAE)")
+    model_flags(parser, "cvae", Config)

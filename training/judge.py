@@ -20,7 +20,6 @@ from digits.idx import DataError, load_split
 from training import checkpoint
 from training.classifier import FEATURES, accuracy, add_recipe_args, check_recipe, train_classifier
 from training.distributed import resolve_device
-from training.train import config_of
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,6 +33,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.limit < 0:
         p.error(f"--limit must be 0 or more, got {args.limit}")
     return args
+
+
+def recipe_config(args: argparse.Namespace) -> dict:
+    """The judge's settings as its checkpoint records them (plain values, like the generators')."""
+    return {"model": "judge", **{k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "seed", "limit")}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 "train_images": n, "device": device.type, "torch": str(torch.__version__),
                 "command": command_line("training.judge", argv), "train_seconds": round(seconds, 1),
                 "test_accuracy": round(test_accuracy, 4), "features": FEATURES}
-        checkpoint.save({"judge": model.cpu().state_dict(), "config": {**config_of(args), "model": "judge"},
+        checkpoint.save({"judge": model.cpu().state_dict(), "config": recipe_config(args),
                          "epoch": args.epochs, "meta": meta}, args.checkpoint)
     except (ValueError, DataError, OSError) as exc:
         return fail(exc, 2)
