@@ -86,6 +86,10 @@ class OnnxGenerator:
         """``count`` samples of one digit; same seed, same images."""
         return self.images(np.full(count, digit), noise(seed, count, self.latent_dim))
 
+    def files(self) -> list[Path]:
+        """Every file this generator is served from: what a record of its measurement names by sha256."""
+        return [self.path, *(part.path for part in (self.style, self.encoder, self.steer) if part is not None)]
+
     def describe(self) -> dict:
         return {"name": self.name, "file": self.path.name, "latent_dim": self.latent_dim,
                 "style_dim": self.style.style_dim if self.style else None, "encoder": self.encoder is not None,

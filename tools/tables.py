@@ -10,7 +10,7 @@ and is rendered from artifacts/quality.json (python -m evaluate), artifacts/cas.
 training.cas) or bench/results_<model>.json (python -m bench). ``python -m tools.tables`` rewrites every
 block in place; ``--check`` writes nothing and exits 1 naming each block that differs from its record.
 No torch: it runs in the serve venv, and formats the quality tables with the evaluate package's own
-``table()`` and the benchmark's with bench's.
+report module (evaluate/report.py) and the benchmark's with bench/report.py.
 """
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ import re
 import sys
 from pathlib import Path
 
-from bench.__main__ import table as bench_table
+from bench.report import table as bench_table
 from digits.cas_report import table as cas_table
 from digits.files import atomic_path
-from evaluate.__main__ import HANDWRITING, REAL, SAMPLES, STEERING
-from evaluate.__main__ import table as quality_table
+from evaluate.report import HANDWRITING, REAL, SAMPLES, STEERING
+from evaluate.report import table as quality_table
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"<!-- table: ([a-z0-9-]+) -->\n(.*?)<!-- /table -->", re.S)

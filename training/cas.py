@@ -21,10 +21,11 @@ import numpy as np
 
 from digits.cas_report import table
 from digits.cli import command_line, fail
-from digits.files import atomic_path, file_sha256
+from digits.files import atomic_path
 from digits.generators import ModelError, OnnxGenerator
 from digits.idx import DataError, load_split
 from digits.judge import judge, open_judge
+from digits.records import fingerprint
 from generate.dataset import build, open_generator
 from training.classifier import add_recipe_args, check_recipe, predict, train_classifier
 from training.distributed import resolve_device
@@ -53,7 +54,7 @@ def real_reference(judge_path: Path, test_x: np.ndarray, test_y: np.ndarray) -> 
     session = open_judge(judge_path, THREADS)
     meta = dict(session.get_modelmeta().custom_metadata_map)
     probs, _ = judge(session, test_x / 255.0)
-    return {**scored(probs.argmax(1), test_y), "file": judge_path.name, "sha256": file_sha256(judge_path),
+    return {**scored(probs.argmax(1), test_y), **fingerprint(judge_path),
             "train_images": int(meta["train_images"]), "epochs": int(meta["epochs"]),
             "recorded_test_accuracy": float(meta["test_accuracy"])}
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         cas = scored(predict(classifier, test_x, device), test_y)
         entry = {"cas": cas, "real": real, "ratio": cas["accuracy"] / real["accuracy"],
                  "train_images": len(labels), "epochs": args.epochs, "device": device.type,
-                 "generator": {"file": generator.path.name, "sha256": file_sha256(generator.path)},
+                 "generator": fingerprint(generator.path),
                  "generate_command": generate_command, "command": command_line("training.cas", argv),
                  "train_seconds": round(train_seconds, 1),
                  "wall_seconds": round(time.perf_counter() - start, 1),

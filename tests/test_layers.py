@@ -1,0 +1,99 @@
+"""The import directions README.md states, held by an AST scan of every module (imports inside functions
+included): which package may import which, and which may never reach torch, directly or through
+another module of the project."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGES = ("digits", "training", "export", "webapp", "evaluate", "generate", "deploy", "bench", "tools")
+# package -> the other packages of the project it may import (README.md, "What is inside")
+ALLOWED = {
+    "digits": set(),
+    "training": {"digits", "generate"},            # training.cas trains on a generated dataset
+    "export": {"digits", "training"},
+    "webapp": {"digits"},
+    "evaluate": {"digits"},
+    "generate": {"digits"},
+    "deploy": {"digits", "webapp"},
+    "bench": {"digits", "webapp", "export", "training"},
+    "tools": {"digits", "evaluate", "bench"},     # the report modules, for the docs' tables
+}
+TORCH_FREE = {"digits", "webapp", "evaluate", "generate", "deploy", "tools"}
+TORCH = {"torch", "torchvision"}
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, root: Path) -> set[str]:
+    """Every module a file imports, by full name (``from a import b`` names ``a.b`` where that is a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names
+                      if (root / node.module.replace(".", "/") / f"{alias.name}.py").is_file()}
+    return found
+
+
+def graph(root: Path) -> dict[str, set[str]]:
+    """Module -> the modules it imports, for every module of the project's packages."""
+    return {module_name(path, root): imports(path, root)
+            for package in PACKAGES for path in sorted((root / package).rglob("*.py"))}
+
+
+def reaches(start: str, edges: dict[str, set[str]]) -> set[str]:
+    """Every module ``start`` imports, directly or through the project's own modules."""
+    seen, todo = set(), [start]
+    while todo:
+        for name in edges.get(todo.pop(), ()):
+            if name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+def problems(root: Path) -> list[str]:
+    edges, found = graph(root), []
+    for module, imported in edges.items():
+        package = module.split(".")[0]
+        for name in sorted(imported):
+            other = name.split(".")[0]
+            if other in PACKAGES and other != package and other not in ALLOWED[package]:
+                found.append(f"{module} imports {name}: {package} may import only {sorted(ALLOWED[package])}")
+        if package in TORCH_FREE:
+            via = sorted(name for name in reaches(module, edges) if name.split(".")[0] in TORCH)
+            if via:
+                found.append(f"{module} reaches {via[0]}: {package} must stay torch-free")
+    return found
+
+
+def test_the_checkout_keeps_the_stated_import_directions():
+    assert problems(ROOT) == []
+
+
+@pytest.mark.parametrize("file, line, want", [
+    ("digits/idx.py", "import torch", "digits.idx reaches torch: digits must stay torch-free"),
+    ("digits/cli.py", "from training import checkpoint", "digits.cli imports training.checkpoint"),
+    ("webapp/api.py", "from evaluate.report import REAL", "webapp.api imports evaluate.report"),
+    ("evaluate/report.py", "from bench.__main__ import table", "evaluate.report imports bench.__main__"),
+    ("tools/tables.py", "import bench.__main__", "tools.tables reaches torch"),
+])
+def test_a_broken_direction_fails_naming_the_module(tmp_path, file, line, want):
+    """The same scan on a copy with one import added: a direction broken anywhere is found, also torch
+    reached through another module of the project (bench.__main__ imports torch inside its functions)."""
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            copy = tmp_path / path.relative_to(ROOT)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_text(path.read_text() + (f"\n{line}\n" if copy == tmp_path / file else ""))
+    assert any(problem.startswith(want) for problem in problems(tmp_path)), problems(tmp_path)
