@@ -49,7 +49,7 @@ dataset: $(SERVE_VENV)/.installed
 cas: $(VENV)/.installed
 	$(VENV)/bin/python -m training.cas --model $(MODEL) --data-dir $(DATA_DIR) $(CAS_ARGS)
 
-# Needs wrk (apt-get install wrk) and runs/$(MODEL)/checkpoint.pt for the torch baseline.
+# Needs wrk and nginx (installed here); the torch baseline runs the committed ONNX file's weights, so no training run.
 bench: $(VENV)/.installed $(SERVE_VENV)/.installed
 	bash tools/system-packages.sh nginx wrk
 	$(VENV)/bin/python -m bench --model $(MODEL)

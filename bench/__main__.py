@@ -1,8 +1,9 @@
 """python -m bench: the serving promise measured side by side, in one run, on this machine.
 
 Prints one table and writes it to bench/results_<model>.json. Needs the serve venv (.venv-serve),
-wrk and nginx (Debian packages), the model's style file (<model>_style.onnx) and its PyTorch
-checkpoint for the torch baseline (runs/<model>/checkpoint.pt). The product is measured as it is
+wrk and nginx (Debian packages) and the model's style file (<model>_style.onnx); the torch baseline
+runs the committed generator's own weights, read back from its ONNX file (export/from_onnx.py), so it
+runs from a fresh clone. The product is measured as it is
 served in production (make serve-prod: nginx in front of gunicorn).
 """
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.report import MORPH, NUMBER, PAIRED_ROUTES, ROUTES, STEER, STYLE_ROUTES, table
+from digits.generators import load_generators
+from digits.records import fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_BIN = ROOT / ".venv-serve" / "bin"
@@ -36,12 +39,13 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(timed(fn) * 1000 for _ in range(repeats))
 
 
-def compute_floor(model: str, artifacts: Path, checkpoint: Path, repeats: int) -> dict:
-    """One batched call for 5 images plus their PNG encoding: onnxruntime vs torch, in-process."""
+def compute_floor(model: str, artifacts: Path, repeats: int) -> dict:
+    """One batched call for 5 images plus their PNG encoding: onnxruntime vs torch, in-process; and the
+    model's own onnxruntime call alone (what is left of a request's time is overhead)."""
+    import numpy as np
     import torch
 
-    from digits.generators import load_generators
-    from export.checkpoints import rebuild
+    from export.from_onnx import torch_generator
     from webapp.imaging import pngs_base64
 
     threads = torch.get_num_threads()
@@ -49,15 +53,17 @@ def compute_floor(model: str, artifacts: Path, checkpoint: Path, repeats: int) -
     # would keep spinning and slow the onnxruntime calls. Training (data_path) gets them back.
     torch.set_num_threads(1)
     onnx_generator = load_generators(artifacts, threads=1)[model]
-    torch_generator = rebuild(checkpoint)[1]["generator"]
+    torch_module = torch_generator(onnx_generator.path)
     z = torch.randn(5, onnx_generator.latent_dim)
+    feed = {"digit": np.full(5, 3, dtype=np.int64), "z": z.numpy()}
 
     def torch_call() -> None:
         with torch.no_grad():
-            pngs_base64(torch_generator(torch.full((5,), 3), z)[:, 0].numpy())
+            pngs_base64(torch_module(torch.full((5,), 3), z)[:, 0].numpy())
 
     try:
         return {"onnx_ms": median_ms(lambda: pngs_base64(onnx_generator.sample(3, 5, 1)), repeats),
+                "model_ms": median_ms(lambda: onnx_generator.session.run(["image"], feed), repeats),
                 "torch_ms": median_ms(torch_call, repeats)}
     finally:
         torch.set_num_threads(threads)
@@ -68,7 +74,6 @@ def style_floor(model: str, artifacts: Path, repeats: int) -> dict:
     import numpy as np
 
     from digits import handwriting
-    from digits.generators import load_generators
     from digits.steer import steered
     from webapp.imaging import pngs_base64
 
@@ -279,9 +284,6 @@ def prod_command(port: int) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     p.add_argument("--model", default="cvae", help="served generator to measure (default cvae)")
-    p.add_argument("--checkpoint", type=Path,
-                   help="PyTorch weights of that generator, for the torch baseline "
-                        "(default runs/<model>/checkpoint.pt)")
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "mnist")
     p.add_argument("--artifacts", type=Path, default=ROOT / "artifacts",
                    help="folder of the served *.onnx files (generators and their style files)")
@@ -292,15 +294,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-digit", type=int, default=6000, help="images of each digit per python -m generate run")
     p.add_argument("--out", type=Path, help="default bench/results_<model>.json")
     args = p.parse_args(argv)
-    args.checkpoint = args.checkpoint or ROOT / "runs" / args.model / "checkpoint.pt"
     args.out = args.out or ROOT / "bench" / f"results_{args.model}.json"
-    for need, hint in ((args.checkpoint, "run make train"), (SERVE_BIN / "gunicorn", "run make serve once"),
+    for need, hint in ((SERVE_BIN / "gunicorn", "run make serve once"),
                        (Path(shutil.which("wrk") or "/nonexistent"), "apt-get install wrk"),
                        (NGINX, "run make system-packages")):
         if not need.exists():
             print(f"error: {need} is missing ({hint})", file=sys.stderr)
             return 2
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_CHECKPOINT": str(args.checkpoint),
+    served = load_generators(args.artifacts, threads=1)[args.model]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_GENERATOR": str(served.path),
            "FLASK_ARTIFACTS_DIR": str(args.artifacts)}
     gunicorn = ["--workers", "2", "--bind"]
     style_floors = style_floor(args.model, args.artifacts, args.calls)
@@ -309,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "machine": f"{os.cpu_count()} CPU cores",
         "model": args.model,
-        "compute_floor": compute_floor(args.model, args.artifacts, args.checkpoint, args.calls),
+        "files": [fingerprint(path) for path in served.files()],
+        "compute_floor": compute_floor(args.model, args.artifacts, args.calls),
         "style_floor": style_floors,
         "onnx_server": serve("onnxruntime (make serve-prod)", prod_command(8701), env, 8701, args.model,
                              args.seconds, args.rounds, {**ROUTES, **style_routes}),

@@ -1,5 +1,6 @@
 """Benchmark baseline only, not part of the product: the seed apps' way of serving,
-Flask with torch in the web process running the same trained decoder."""
+Flask with torch in the web process running the same trained generator: the committed ONNX file's
+weights in its PyTorch module (export/from_onnx.py)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ from pathlib import Path
 import torch
 from flask import Flask, jsonify, render_template_string, request
 
-from export.checkpoints import rebuild
+from export.from_onnx import torch_generator
 from webapp.imaging import pngs_base64
 
 PAGE = """<!doctype html><title>digit {{ digit }}</title>
@@ -17,7 +18,7 @@ PAGE = """<!doctype html><title>digit {{ digit }}</title>
 
 def create_app() -> Flask:
     torch.set_num_threads(1)  # one thread per worker, as the onnxruntime server
-    generator = rebuild(Path(os.environ.get("BENCH_CHECKPOINT", "runs/cvae/checkpoint.pt")))[1]["generator"]
+    generator = torch_generator(Path(os.environ.get("BENCH_GENERATOR", "artifacts/cvae_decoder.onnx")))
     app = Flask(__name__)
 
     def generate() -> tuple[int, int, list[str]]:

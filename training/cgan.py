@@ -90,7 +90,7 @@ class Recipe:
     def __init__(self, args: Config, device: torch.device,
                  wrap: Callable[[nn.Module], nn.Module], precision: Precision) -> None:
         self.latent_dim = args.latent_dim
-        self.G = Generator(args.latent_dim, args.width).to(device)
+        self.G = new_generator(args).to(device)
         self.D = Discriminator(args.width, classify=args.classify > 0).to(device)
         self.train_G, self.train_D = wrap(self.G), wrap(self.D)
         self.ema = averaged(self.G, args.ema_decay, buffers=True)
@@ -157,10 +157,14 @@ class Recipe:
 def shipped(state: dict) -> dict[str, nn.Module]:
     """The exported generator (the EMA weights) rebuilt from what a checkpoint records, with no optimizer
     or discriminator."""
-    config = Config.from_saved(state["config"])
-    generator = Generator(config.latent_dim, config.width)
+    generator = new_generator(Config.from_saved(state["config"]))
     generator.load_state_dict(averaged_weights(state["recipe"]["ema"]) if "recipe" in state else state["generator"])
     return {"generator": generator.eval()}
+
+
+def new_generator(config: Config) -> Generator:
+    """A fresh shipped generator of these settings (its weights are loaded after)."""
+    return Generator(config.latent_dim, config.width)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

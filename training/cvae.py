@@ -184,7 +184,7 @@ class Recipe:
 
     def __init__(self, args: Config, device: torch.device,
                  wrap: Callable[[nn.Module], nn.Module], precision: Precision) -> None:
-        self.model = CVAE(args.latent_dim, args.width, args.prior_components, args.fine).to(device)
+        self.model = new_model(args).to(device)
         self.D = Discriminator(args.width).to(device)
         self.train_model, self.train_D = wrap(self.model), wrap(self.D)
         # Its prior is fitted, not averaged. Without an average what ships is the trained CVAE itself.
@@ -259,8 +259,7 @@ def shipped(state: dict) -> dict[str, nn.Module]:
     """The exported modules rebuilt from what a checkpoint records, with no optimizer or critic: the
     decoder and its style encoder (the weight average's, where the run kept one), from a full or an
     epoch file (only the decoder from an epoch file written before those kept the encoder)."""
-    config = Config.from_saved(state["config"])
-    model = CVAE(config.latent_dim, config.width, config.prior_components, config.fine)
+    model = new_model(Config.from_saved(state["config"]))
     if "recipe" not in state and "model" not in state:
         model.decoder.load_state_dict(state["generator"])
         return {"generator": model.decoder.eval()}
@@ -270,6 +269,15 @@ def shipped(state: dict) -> dict[str, nn.Module]:
     else:
         model.load_state_dict(state["model"])
     return {"generator": model.decoder.eval(), "encoder": StyleEncoder(model.eval())}
+
+
+def new_model(config: Config) -> CVAE:
+    return CVAE(config.latent_dim, config.width, config.prior_components, config.fine)
+
+
+def new_generator(config: Config) -> Decoder:
+    """A fresh shipped generator of these settings (its weights are loaded after)."""
+    return new_model(config).decoder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -50,6 +50,7 @@ class GeneratorModule(ExportableModule, Protocol):
     Config: type[TrainConfig]
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+    def new_generator(self, config: TrainConfig) -> nn.Module: ...  # fresh, to load shipped weights into
     def Recipe(self, config: TrainConfig, device: torch.device,  # noqa: N802 - the class, called
                wrap: Callable[[nn.Module], nn.Module], precision: Precision) -> Recipe: ...
 
