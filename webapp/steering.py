@@ -73,7 +73,8 @@ def steer_json():
 
 @bp.get("/api/v1/steer.png")
 def steer_png():
+    scale = params.scale(request.args)
     query = steer_query()
     settings = "-".join(f"{name}{c:g}" for name, c in zip(NAMES, query.controls, strict=True))
-    return attachment(strip_png(steered_row(query), axis=0), "image/png",
-                      f"steer-{query.text}-{query.model}-seed-{query.seed}-{settings}.png")
+    return attachment(strip_png(steered_row(query), axis=0, scale=scale), "image/png",
+                      f"steer-{query.text}-{query.model}-seed-{query.seed}-{settings}", scale)
