@@ -11,6 +11,7 @@ from PIL import Image
 from digits.images import png_bytes, to_uint8
 
 STRIP_GAP = 2
+PAGE_SCALES = (2, 4, 8, 16)  # the larger sizes each page offers beside its native download
 
 
 def pngs_base64(images: np.ndarray) -> list[str]:
