@@ -1,7 +1,11 @@
 """A real headless Chromium (Debian's) drives the real page served on localhost."""
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
+
+from tests.webapp_helpers import decode_png
 
 pytestmark = pytest.mark.browser
 
@@ -136,6 +140,34 @@ def test_steer_sliders_move_the_row_and_the_download_follows(browser, base_url):
     assert png.status == 200 and png.headers["content-type"] == "image/png"
     page.reload()
     assert loaded_images(page, ".rows img")[0]["src"] == after["src"], "the address gives the steered row"
+    assert not problems, f"console errors (CSP violations?): {problems}"
+
+
+def test_steer_follows_a_changed_number_and_model(browser, base_url):
+    """Number and model changed in the form, then a slider moved by key: the row's request carries all of it,
+    and the row, the heading, the address and every download follow."""
+    page, problems = watched_page(browser)
+    page.goto(f"{base_url}/steer?text=0123456789&seed=4&model=cvae")
+    before = loaded_images(page, ".rows img")[0]
+    page.fill("#text", "2026")
+    page.select_option("#model", "cgan")
+    page.focus("#slant")
+    with page.expect_request(lambda r: "/api/v1/steer?" in r.url and "slant=0.25" in r.url) as sent:
+        page.keyboard.press("ArrowRight")
+    asked = parse_qs(urlsplit(sent.value.url).query)
+    assert (asked["text"], asked["model"], asked["seed"]) == (["2026"], ["cgan"], ["4"])
+    page.wait_for_url("**/steer?text=2026&seed=4&model=cgan&slant=0.25**")
+    page.wait_for_function("src => document.getElementById('row').src !== src", arg=before["src"])
+    after = loaded_images(page, ".rows img")[0]
+    assert (after["w"], after["h"]) == (4 * 28, 28)
+    assert (page.inner_text("#shown-text"), page.inner_text("#shown-model")) == ("2026", "CGAN")
+    larger = page.get_attribute("#download-sizes a[data-scale='4']", "href")
+    assert parse_qs(urlsplit(larger).query) == parse_qs(urlsplit(page.get_attribute("#download", "href")).query) | {
+        "scale": ["4"]}
+    png = page.request.get(base_url + larger)
+    assert png.status == 200 and decode_png(png.body()).size == (4 * 4 * 28, 4 * 28)
+    page.reload()
+    assert loaded_images(page, ".rows img")[0]["src"] == after["src"], "the address gives the row shown"
     assert not problems, f"console errors (CSP violations?): {problems}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from PIL import Image
 
 from tests.drawing_helpers import encoded, stroke_picture
 
@@ -56,8 +57,48 @@ def test_draw_a_digit_on_the_canvas_and_see_the_number_written_in_that_hand(brow
     with page.expect_download() as download:
         page.click("#download")
     assert download.value.suggested_filename == "2026-in-your-hand.png"
+    with page.expect_download() as larger:
+        page.click("#download-sizes a[data-scale='8']")
+    assert larger.value.suggested_filename == "2026-in-your-hand-x8.png"
+    native, enlarged = (Image.open(d.value.path()) for d in (download, larger))
+    assert enlarged.size == (8 * native.width, 8 * native.height) == (8 * (4 * 28), 8 * (5 * 28 + 4 * 2))
     page.screenshot(path=str(tmp_path / "draw.png"), full_page=True)
     assert not problems, f"console errors (CSP violations?): {problems}"
+
+
+INK = """() => {
+  const canvas = document.getElementById("canvas");
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let ink = 0;
+  for (let i = 0; i < pixels.length; i += 4) if (pixels[i] < 128) ink += 1;
+  return ink;
+}"""
+
+
+def test_the_drawing_stays_on_the_pad_after_submitting_until_cleared(browser, base_url):
+    """Kept in the tab (sessionStorage), never on the server: one more stroke, not a new drawing."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    problems = watch(page)
+    page.goto(f"{base_url}/draw")
+    draw_a_seven(page)
+    drawn = page.evaluate(INK)
+    page.select_option("#digit", "7")
+    page.get_by_role("button", name="Write it in this hand").click()
+    page.wait_for_selector(".rows")
+    first = page.get_attribute("#input", "src")
+    page.wait_for_function(f"() => ({INK})() > 0", timeout=5000)
+    assert page.evaluate(INK) == drawn, "the same drawing, pixel for pixel, is back on the pad"
+    with page.expect_navigation():
+        page.get_by_role("button", name="Write it in this hand").click()  # sent again as it is
+    assert page.get_attribute("#input", "src") == first
+    page.wait_for_function(f"() => ({INK})() > 0", timeout=5000)
+    page.click("#clear")
+    assert page.evaluate(INK) == 0
+    page.goto(f"{base_url}/draw")
+    assert page.evaluate("sessionStorage.length") == 0 and page.evaluate(INK) == 0, "a cleared pad stays clear"
+    assert not problems, f"console errors (CSP violations?): {problems}"
+    context.close()
 
 
 def test_without_javascript_the_upload_form_does_the_same(browser, base_url, tmp_path):

@@ -219,7 +219,7 @@ def test_write_page_shows_count_rows(client, model):
     assert len(rows) == 3 and all(row.shape == (28, 4 * 28) for row in rows)
     api = b64_pixels(client.get(f"/api/v1/number?text=2026&seed=12&count=3&model={model}").get_json())
     assert all(np.array_equal(a, b) for a, b in zip(rows, api, strict=True)), "the page and the API differ"
-    assert page.count('width="112" height="28"') == 3
+    assert page.count('width="336" height="84"') == 3, "shown at three times its pixels, where the page has room"
 
 
 def test_write_page_links_to_its_rows_their_png_and_all_ten_digits(client):
@@ -238,8 +238,10 @@ def test_morph_page_shows_the_frames_and_the_gif_link(client):
 
 
 def test_forms_without_a_query_are_blank_and_script_free(client):
-    for url in ("/write", "/morph"):
-        page = client.get(url).get_data(as_text=True)
+    for url in ("/write", "/morph", "/steer"):
+        response = client.get(url)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200, url
         assert 'class="controls"' in page and not page_pngs(page)
         assert "<script" not in page and "style=" not in page, "inline script/style would break the CSP"
 
@@ -281,8 +283,8 @@ def test_compare_takes_one_spelling(client, query):
 MARK = "<script>xq"  # a value no message or page contains: if it, or its escaped form, comes back, input leaks
 BAD_NUMBER = [
     ("text=", "text is required: a number of 1 to 16 digits, 0-9 only"),
-    ("text=12345678901234567", "text is required: a number of 1 to 16 digits"),
-    (f"text={MARK}", "a number of 1 to 16 digits, 0-9 only"),
+    ("text=12345678901234567", "text must be a number of 1 to 16 digits, 0-9 only"),
+    (f"text={MARK}", "text must be a number of 1 to 16 digits, 0-9 only"),
     ("text=12a", "0-9 only"),
     ("text=%D9%A3", "0-9 only"),  # '٣', an Arabic-Indic three
     ("text=%EF%BC%91", "0-9 only"),  # '１', a fullwidth one

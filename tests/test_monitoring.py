@@ -8,6 +8,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.prod_helpers import SERVE_PYTHON, server_process
@@ -66,6 +67,11 @@ def test_with_metrics_off_nothing_is_counted_and_there_is_no_endpoint(client):
     after = samples(client.get("/metrics").get_data(as_text=True))
     assert all(after.get(key, 0) == before.get(key, 0) for key in EXPECTED)  # each would have moved if counted
     assert quiet.get("/metrics").status_code == 404
+
+
+def test_the_content_type_is_prometheus_own_and_names_its_charset_once(client):
+    content_type = client.get("/metrics").headers["Content-Type"]
+    assert content_type == CONTENT_TYPE_LATEST and content_type.count("charset=") == 1
 
 
 def test_metrics_are_refused_outside_the_allowed_addresses(app):

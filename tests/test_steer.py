@@ -175,9 +175,10 @@ def test_other_bad_parameters_are_400s(client, query):
     assert answer.status_code == 400
 
 
-def test_the_page_without_parameters_redirects_to_a_seeded_row(client):
-    first = client.get("/steer")
-    assert first.status_code == 302 and first.headers["Location"].startswith("/steer?text=0123456789&seed=")
+def test_the_page_without_a_number_is_the_blank_form_and_a_seedless_one_redirects_to_a_seeded_row(client):
+    """As /write and /morph: the bare page is its form (test_forms_without_a_query_are_blank_and_script_free)."""
+    blank = client.get("/steer?model=cgan")
+    assert blank.status_code == 200 and 'id="steer-form"' in blank.get_data(as_text=True)
     page = client.get("/steer?text=31&slant=2")
     assert page.status_code == 302 and "&slant=2&weight=0&width=0" in page.headers["Location"]
     shown = client.get(page.headers["Location"]).get_data(as_text=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import itertools
 import re
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from tests.webapp_helpers import assert_security_headers, decode_png, page_pngs
 
@@ -91,6 +93,19 @@ def test_png_strip_download(client):
     assert strip.size == (5 * 28 + 4 * 2, 28)
     page = [pixels(p) for p in page_pngs(client.get("/?digit=8&seed=3").get_data(as_text=True))]
     assert np.array_equal(np.asarray(strip)[:, :28], page[0]), "download differs from the page"
+
+
+def test_favicon_is_the_static_file_at_the_root_cached_like_every_static_file(client):
+    """Browsers and crawlers ask for /favicon.ico whatever the page links: a real icon, never a 404."""
+    icon, style = client.get("/favicon.ico"), client.get("/static/style.css")
+    assert icon.status_code == 200 and icon.mimetype in ("image/vnd.microsoft.icon", "image/x-icon")
+    image = Image.open(io.BytesIO(icon.get_data()))
+    assert image.format == "ICO" and {(16, 16), (32, 32)} <= image.info["sizes"]
+    assert icon.headers["Cache-Control"] == style.headers["Cache-Control"] and icon.headers["Last-Modified"]
+    assert client.get("/favicon.ico", headers={"If-None-Match": icon.headers["ETag"]}).status_code == 304
+    page = client.get("/").get_data(as_text=True)
+    for link in re.findall(r'<link rel="icon" href="([^"]+)"', page):
+        assert client.get(link).status_code == 200, link
 
 
 def test_models_and_health(client):

@@ -17,7 +17,7 @@ from flask import Flask
 from werkzeug import serving
 
 from digits.generators import ModelError, load_generators
-from webapp import api, draw, errors, monitoring, pages, proxy, settings, steering, writing
+from webapp import api, draw, errors, imaging, monitoring, pages, proxy, settings, steering, writing
 
 APP_LOAD_ERROR = 4  # gunicorn's exit status for "app failed to load": the arbiter stops, no respawn loop
 
@@ -54,6 +54,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         raise SystemExit(APP_LOAD_ERROR) from None
     app.extensions["generators"] = generators
     app.wsgi_app = proxy.wrap(app.wsgi_app, app.config["PROXY_FIX"])
+    app.jinja_env.globals["download_scales"] = imaging.PAGE_SCALES
 
     monitoring.init_app(app)
     app.register_blueprint(pages.bp)

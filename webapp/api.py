@@ -28,9 +28,10 @@ def generate_json():
 
 @bp.get("/api/v1/generate.png")
 def generate_png():
+    scale = params.scale(request.args)
     query, images = requested_images()
-    name = f"digit-{query.digit}-{query.model}-seed-{query.seed}.png"
-    return attachment(strip_png(images), "image/png", name)
+    return attachment(strip_png(images, scale=scale), "image/png",
+                      f"digit-{query.digit}-{query.model}-seed-{query.seed}", scale)
 
 
 @bp.get("/api/v1/models")

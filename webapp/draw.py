@@ -21,7 +21,7 @@ from digits import handwriting
 from digits.drawing import MAX_BYTES, DrawingError, normalise
 from digits.generators import OnnxGenerator
 from webapp import errors, monitoring, params
-from webapp.imaging import pngs_base64, strip_png
+from webapp.imaging import PAGE_SCALES, pngs_base64, strip_png
 from webapp.writing import default_among, served_with
 
 bp = Blueprint("draw", __name__)
@@ -141,8 +141,9 @@ def draw_result():
     except (params.InvalidParameter, DrawingError) as exc:
         monitoring.count_refusal("bad_upload" if isinstance(exc, DrawingError) else "bad_parameter")
         return render_page(400, error=str(exc))
-    download = base64.b64encode(strip_png(result.rows, axis=0)).decode("ascii")
-    return render_page(drawn=drawn, selected_model=drawn.model, download=download, **pngs(result))
+    downloads = {scale: base64.b64encode(strip_png(result.rows, axis=0, scale=scale)).decode("ascii")
+                 for scale in (1, *PAGE_SCALES)}
+    return render_page(drawn=drawn, selected_model=drawn.model, downloads=downloads, **pngs(result))
 
 
 @bp.errorhandler(DrawingError)

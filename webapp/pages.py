@@ -41,6 +41,12 @@ def compare_flag() -> bool:
     return True
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers and crawlers ask for it at the root whatever a page links: the static file, cached like one."""
+    return current_app.send_static_file("favicon.ico")
+
+
 @bp.get("/")
 def index():
     if "digit" not in request.args:

@@ -14,6 +14,7 @@ from digits.steer import LIMIT as STEER_LIMIT
 MAX_SEED = 2**32 - 1
 MAX_COUNT = 64
 PAGE_COUNT = 5
+MAX_SCALE = 16
 
 
 class InvalidParameter(ValueError):
@@ -58,6 +59,12 @@ def model_name(args: MultiDict, known: list[str], default: str) -> str:
     return raw
 
 
+def scale(args: MultiDict) -> int:
+    """A download's size, 1-16: each pixel as a scale x scale block. 1 (native) by default, so a link without it
+    keeps its bytes."""
+    return integer(args, "scale", 1, MAX_SCALE, default=1)
+
+
 def parse(args: MultiDict, known: list[str], default_model: str, with_count: bool = False) -> Query:
     """Digit is required; seed defaults to a fresh random one; count only where the route allows it."""
     digit = integer(args, "digit", 0, 9)
@@ -95,9 +102,13 @@ def seed(args: MultiDict, name: str = "seed") -> int:
 
 
 def number_text(args: MultiDict) -> str:
+    """A missing text is "required", a wrong one "must be": either way the rule, never the value."""
     raw = single(args, "text")
-    if raw is None or not NUMBER.fullmatch(raw):
-        raise InvalidParameter(f"text is required: a number of 1 to {MAX_TEXT} digits, 0-9 only")
+    rule = f"a number of 1 to {MAX_TEXT} digits, 0-9 only"
+    if raw is None or raw == "":
+        raise InvalidParameter(f"text is required: {rule}")
+    if not NUMBER.fullmatch(raw):
+        raise InvalidParameter(f"text must be {rule}")
     return raw
 
 

@@ -36,10 +36,15 @@ def steered_row(query: params.Steered) -> np.ndarray:
     return handwriting.rows(handwriting.write(generator.style, query.text, styles))
 
 
+def settings(query: params.Steered) -> dict[str, str | int]:
+    """Everything that makes the row, as its address spells it."""
+    return {"text": query.text, "seed": query.seed, "model": query.model,
+            **dict(zip(NAMES, (f"{c:g}" for c in query.controls), strict=True))}
+
+
 def links(query: params.Steered) -> dict[str, str]:
     """The row's own address, its PNG, and the same settings in a new hand."""
-    row = {"text": query.text, "seed": query.seed, "model": query.model,
-           **dict(zip(NAMES, (f"{c:g}" for c in query.controls), strict=True))}
+    row = settings(query)
     return {"permalink": url_for("steering.steer_page", **row), "download": url_for("steering.steer_png", **row),
             "new_hand": url_for("steering.steer_page", **{k: v for k, v in row.items() if k != "seed"})}
 
@@ -52,15 +57,15 @@ def render_page(status: int = 200, **context):
 
 @bp.get("/steer")
 def steer_page():
-    if not request.args:
-        return redirect(url_for("steering.steer_page", text="0123456789", seed=params.seed(request.args)))
+    if "text" not in request.args:  # the blank form, as on every other page
+        return render_page()
     try:
         query = steer_query()
     except params.InvalidParameter as exc:
         return render_page(400, error=str(exc))
     if not request.args.get("seed"):  # a new hand gets its own address, so it can be kept
         return redirect(links(query)["permalink"])
-    return render_page(query=query, row=pngs_base64(steered_row(query))[0], **links(query))
+    return render_page(query=query, row=pngs_base64(steered_row(query))[0], settings=settings(query), **links(query))
 
 
 @bp.get("/api/v1/steer")
@@ -73,7 +78,8 @@ def steer_json():
 
 @bp.get("/api/v1/steer.png")
 def steer_png():
+    scale = params.scale(request.args)
     query = steer_query()
     settings = "-".join(f"{name}{c:g}" for name, c in zip(NAMES, query.controls, strict=True))
-    return attachment(strip_png(steered_row(query), axis=0), "image/png",
-                      f"steer-{query.text}-{query.model}-seed-{query.seed}-{settings}.png")
+    return attachment(strip_png(steered_row(query), axis=0, scale=scale), "image/png",
+                      f"steer-{query.text}-{query.model}-seed-{query.seed}-{settings}", scale)

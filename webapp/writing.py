@@ -107,9 +107,10 @@ def number_json():
 
 @bp.get("/api/v1/number.png")
 def number_png():
+    scale = params.scale(request.args)
     query = number_query()
-    return attachment(strip_png(written_rows(query), axis=0), "image/png",
-                      f"number-{query.text}-{query.model}-seed-{query.seed}.png")
+    return attachment(strip_png(written_rows(query), axis=0, scale=scale), "image/png",
+                      f"number-{query.text}-{query.model}-seed-{query.seed}", scale)
 
 
 @bp.get("/api/v1/morph")
@@ -122,7 +123,8 @@ def morph_json():
 
 @bp.get("/api/v1/morph.gif")
 def morph_gif():
+    scale = params.scale(request.args)
     query = morph_query()
-    name = f"morph-{query.digit}-to-{query.to_digit}-{query.model}-seed-{query.seed}-{query.to_seed}.gif"
-    return attachment(gif_bytes(morph_frames(query)), "image/gif", name)
+    name = f"morph-{query.digit}-to-{query.to_digit}-{query.model}-seed-{query.seed}-{query.to_seed}"
+    return attachment(gif_bytes(morph_frames(query), scale), "image/gif", name, scale)
 

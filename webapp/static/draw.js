@@ -1,5 +1,7 @@
 // The drawing pad of /draw: pointer events (mouse, pen, touch) on a canvas. On submit, a drawing
-// becomes the form's image file and the form posts as it does without JavaScript.
+// becomes the form's image file and the form posts as it does without JavaScript. The drawing is
+// kept in this tab's sessionStorage (never on the server), so the answer's page shows it again on
+// the pad: one more stroke, not a new drawing.
 "use strict";
 
 (function () {
@@ -10,6 +12,7 @@
   const pen = document.getElementById("pen");
   const file = document.getElementById("image");
   const ctx = canvas.getContext("2d");
+  const KEPT = "draw-pad";
   let drawn = false;
   let last = null;
 
@@ -17,6 +20,19 @@
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
     drawn = false;
+  }
+
+  function forget() {
+    clear();
+    sessionStorage.removeItem(KEPT);
+  }
+
+  function restore() {
+    const kept = sessionStorage.getItem(KEPT);
+    if (!kept) return;
+    const image = new Image();
+    image.addEventListener("load", () => { ctx.drawImage(image, 0, 0); drawn = true; });
+    image.src = kept;
   }
 
   function point(event) {
@@ -44,11 +60,13 @@
   });
   canvas.addEventListener("pointermove", (event) => { if (last) stroke(point(event)); });
   for (const name of ["pointerup", "pointercancel"]) canvas.addEventListener(name, () => { last = null; });
-  document.getElementById("clear").addEventListener("click", clear);
+  document.getElementById("clear").addEventListener("click", forget);
+  file.addEventListener("change", () => { if (file.files.length) forget(); });  // a chosen photo replaces the pad
 
   form.addEventListener("submit", (event) => {
     if (!drawn) return;  // no drawing: the chosen file, if any, goes as it is
     event.preventDefault();
+    sessionStorage.setItem(KEPT, canvas.toDataURL("image/png"));
     canvas.toBlob((blob) => {
       const files = new DataTransfer();
       files.items.add(new File([blob], "drawing.png", { type: "image/png" }));
@@ -58,6 +76,7 @@
   });
 
   clear();
+  restore();
   pad.hidden = false;
   document.getElementById("image-label").textContent = "Or a photo or scan of one digit";
 })();
