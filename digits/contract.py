@@ -125,6 +125,27 @@ def check_judge(path: Path, session: ort.InferenceSession) -> int:
     return features
 
 
+MAX_CANDIDATES = 16  # a critic's candidates per sample: each costs a generator and a critic run
+
+
+def check_critic(path: Path, session: ort.InferenceSession, generator: str, generator_sha256: str) -> tuple[float, int]:
+    """The critic contract (docs/contracts.md): (image [N,1,28,28], digit [N]) -> logit [N], with the cap and
+    the candidates per sample its sampler uses; returns (cap, candidates)."""
+    meta = metadata_of(session)
+    if meta.get("role") != "critic":
+        raise ModelError(f"{path}: metadata role is not critic")
+    check_io(path, session, {"image": ("float", ["N", 1, 28, 28]), "digit": ("int64", ["N"])}, {"logit": ["N"]})
+    check_pair(path, meta, generator, generator_sha256)
+    candidates = metadata_int(path, meta, "candidates")
+    try:
+        cap = float(meta.get("cap", ""))
+    except ValueError:
+        cap = math.nan
+    if not (math.isfinite(cap) and 2 <= candidates <= MAX_CANDIDATES):
+        raise ModelError(f"{path}: metadata needs a finite cap and candidates from 2 to {MAX_CANDIDATES}")
+    return cap, candidates
+
+
 MAX_STEER_BYTES = 1 << 20
 
 

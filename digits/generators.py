@@ -18,6 +18,7 @@ import onnxruntime as ort
 from digits.contract import (
     MAX_STEER_BYTES,
     ModelError,
+    check_critic,
     check_encoder,
     check_generator,
     check_steer,
@@ -67,6 +68,38 @@ class Steer:
 
 
 @dataclass
+class Critic:
+    """A generator's critic, calibrated so its logit estimates log(p_real / p_generated) of a served
+    (centred) digit. The sampler draws ``candidates`` per digit and keeps each with probability
+    min(1, exp(logit - cap)): discriminator rejection sampling (Azadi et al., 2019)."""
+
+    path: Path
+    cap: float
+    candidates: int
+    session: ort.InferenceSession = field(repr=False)
+
+    def logits(self, images: np.ndarray, digits: np.ndarray) -> np.ndarray:
+        return batched(self.session, "logit", {"image": images.astype(np.float32)[:, None],
+                                               "digit": digits.astype(np.int64)})
+
+    def choose(self, render, digits: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """One image per (digit, z): the first of its candidates the critic keeps, else its best. The
+        candidates after z itself and the draws that keep them come from a stream seeded by z's own bits,
+        so each sample depends on its own (digit, z) alone, never on the batch it came in."""
+        n, dim, k = len(z), z.shape[1], self.candidates
+        z = np.ascontiguousarray(z, dtype=np.float32)
+        streams = [np.random.default_rng(row.view(np.uint32)) for row in z]
+        extra = np.stack([s.standard_normal((k - 1, dim), dtype=np.float32) for s in streams]).reshape(n, k - 1, dim)
+        draws = np.stack([s.random(k) for s in streams])
+        labels = np.repeat(digits, k)
+        images = render(labels, np.concatenate([z[:, None], extra], axis=1).reshape(n * k, dim))
+        logit = self.logits(images, labels).reshape(n, k)
+        keep = draws < np.exp(np.minimum(logit - self.cap, 0.0))
+        first = np.where(keep.any(axis=1), keep.argmax(axis=1), logit.argmax(axis=1))
+        return images.reshape(n, k, 28, 28)[np.arange(n), first]
+
+
+@dataclass
 class OnnxGenerator:
     name: str
     path: Path
@@ -76,10 +109,17 @@ class OnnxGenerator:
     style: Style | None = None
     encoder: Encoder | None = None
     steer: Steer | None = None
+    critic: Critic | None = None
 
     def images(self, digits: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Images [N,28,28] in [0,1] for digits [N] and noise [N, latent_dim], in bounded batches, placed as
-        MNIST placed its digits."""
+        """Images [N,28,28] in [0,1] for digits [N] and noise [N, latent_dim], placed as MNIST placed its
+        digits; where a critic ships beside the generator, each chosen by it from candidates (Critic)."""
+        if self.critic is not None:
+            return self.critic.choose(self.render, digits, z)
+        return self.render(digits, z)
+
+    def render(self, digits: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The generator's own images for (digit, z), centred, in bounded batches."""
         return mnist_centred(run_batches(self.session, {"digit": digits.astype(np.int64), "z": z.astype(np.float32)}))
 
     def sample(self, digit: int, count: int, seed: int) -> np.ndarray:
@@ -88,12 +128,13 @@ class OnnxGenerator:
 
     def files(self) -> list[Path]:
         """Every file this generator is served from: what a record of its measurement names by sha256."""
-        return [self.path, *(part.path for part in (self.style, self.encoder, self.steer) if part is not None)]
+        parts = (self.style, self.encoder, self.steer, self.critic)
+        return [self.path, *(part.path for part in parts if part is not None)]
 
     def describe(self) -> dict:
         return {"name": self.name, "file": self.path.name, "latent_dim": self.latent_dim,
                 "style_dim": self.style.style_dim if self.style else None, "encoder": self.encoder is not None,
-                "steer": self.steer is not None, "metadata": self.metadata}
+                "steer": self.steer is not None, "critic": self.critic is not None, "metadata": self.metadata}
 
 
 def noise(seed: int, count: int, dim: int) -> np.ndarray:
@@ -101,10 +142,15 @@ def noise(seed: int, count: int, dim: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((count, dim), dtype=np.float32)
 
 
-def run_batches(session: ort.InferenceSession, feed: dict[str, np.ndarray]) -> np.ndarray:
+def batched(session: ort.InferenceSession, output: str, feed: dict[str, np.ndarray]) -> np.ndarray:
+    """One output of the session over the feed, BATCH rows per call."""
     n = len(next(iter(feed.values())))
-    parts = [session.run(["image"], {k: v[i:i + BATCH] for k, v in feed.items()})[0] for i in range(0, n, BATCH)]
-    return np.clip(np.concatenate(parts)[:, 0], 0.0, 1.0)
+    return np.concatenate([session.run([output], {k: v[i:i + BATCH] for k, v in feed.items()})[0]
+                           for i in range(0, n, BATCH)])
+
+
+def run_batches(session: ort.InferenceSession, feed: dict[str, np.ndarray]) -> np.ndarray:
+    return np.clip(batched(session, "image", feed)[:, 0], 0.0, 1.0)
 
 
 def require_regular_file(path: Path) -> None:
@@ -155,6 +201,8 @@ def load_generators(folder: Path, threads: int) -> dict[str, OnnxGenerator]:
         attach_style(generators, digests, path, session)
     for path, session in extensions.get("encoder", []):
         attach_encoder(generators, digests, path, session)
+    for path, session in extensions.get("critic", []):
+        attach_critic(generators, digests, path, session)
     for path in sorted(Path(folder).glob("*_steer.json")):
         attach_steer(generators, path)
     for generator in generators.values():
@@ -184,6 +232,13 @@ def attach_encoder(generators: dict[str, OnnxGenerator], digests: dict[str, str]
         raise ModelError(f"{path}: an encoder for {owner.path.name}, which has no style file beside it")
     check_encoder(path, session, owner.path.name, digests[owner.name], owner.style.style_dim)
     owner.encoder = Encoder(path, owner.style.style_dim, session)
+
+
+def attach_critic(generators: dict[str, OnnxGenerator], digests: dict[str, str], path: Path,
+                  session: ort.InferenceSession) -> None:
+    owner = owner_of(generators, path, session)
+    cap, candidates = check_critic(path, session, owner.path.name, digests[owner.name])
+    owner.critic = Critic(path, cap, candidates, session)
 
 
 def attach_steer(generators: dict[str, OnnxGenerator], path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from digits.cli import OneLineParser, command_line, fail, whole
 from digits.contract import ModelError
 from export.checkpoints import rebuild
+from export.critic import export_critic
 from export.generator import export_generator
 from export.judge import export_judge
 from export.verify import ExportError
@@ -30,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.model and args.model != name:
             raise ExportError(f"{ckpt}: holds a {name}, not a {args.model}; nothing written")
         facts = EXPORTABLE[name]
-        out = args.out or Path("artifacts") / facts.ARTIFACT
-        export = export_judge if name == "judge" else export_generator
+        out = args.out or Path("artifacts") / facts.ARTIFACT.format(**state["meta"])  # a critic's names its generator
+        export = {"judge": export_judge, "critic": export_critic}.get(name, export_generator)
         max_diff = export(modules, state, out, args.seed, command_line("export", argv), facts)
     except (ExportError, CheckpointError, ModelError, OSError) as exc:
         return fail(exc, 2)  # a user error, as for every command here

@@ -2,7 +2,8 @@
 
 Adding a generator is one module that satisfies ``GeneratorModule`` (its settings, its training recipe
 and what its export ships) plus one line in GENERATORS; tests/test_training.py walks every registered
-module's flags and tests/test_export.py exports each one. The judge's module only has what export needs.
+module's flags and tests/test_export.py exports each one. The judge's and the critic's modules only have
+what export needs.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from training import cgan, classifier, cvae
+from training import cgan, classifier, critic, cvae
 from training.precision import Precision
 from training.settings import TrainConfig
 
@@ -56,4 +57,4 @@ class GeneratorModule(ExportableModule, Protocol):
 
 
 GENERATORS: dict[str, GeneratorModule] = {"cvae": cvae, "cgan": cgan}
-EXPORTABLE: dict[str, ExportableModule] = {**GENERATORS, "judge": classifier}
+EXPORTABLE: dict[str, ExportableModule] = {**GENERATORS, "judge": classifier, "critic": critic}
