@@ -108,6 +108,14 @@ def test_an_unknown_or_unclosed_table_is_an_error(tmp_path, capsys):
     assert readme.read_text() == text + "\n<!-- table: cas -->\n| x |\n"  # nothing written
 
 
+def test_the_current_state_pages_take_their_numbers_from_the_records():
+    shown = used_values()
+    assert {"README.md", "docs/quality.md", "docs/handwriting.md", "docs/benchmarks.md"} <= set(shown)
+    assert HISTORY not in shown  # history is typed once and never rewritten
+    paths = {marker.partition(":")[0] for markers in shown.values() for marker in markers}
+    assert {path.partition(".")[0] for path in paths} == set(RECORD_FILES)  # every record feeds the prose
+
+
 def nudged(value: float) -> float:
     """A different number in every format the values use (``.0f`` of a count, ``.0%`` of a share)."""
     return value * 1.5 + 0.5
