@@ -29,14 +29,14 @@ PER_DIGIT = 200
 SEED = 2024
 PROPORTIONS = {"accuracy": 10, "accuracy_min_digit": 1, "distinct_groups": 2, "legibility": 10}  # samples per unit
 AT_LEAST, AT_MOST = "min", "max"
-FLOORS = {  # model: name -> (min or max, bound), from the records of 2026-12-01 (docs/quality.md)
-    # The CVAE-GAN trained to 30 epochs took back what its critic first cost (docs/quality.md, What was tried).
+FLOORS = {  # model: name -> (min or max, bound), from the records of 2026-12-01 (docs/experiments.md)
+    # The CVAE-GAN trained to 30 epochs took back what its critic first cost (docs/experiments.md).
     "cvae": {"c2st": (AT_MOST, 0.80), "accuracy": (AT_LEAST, 0.995), "accuracy_min_digit": (AT_LEAST, 0.99),
              "fid_real_ratio": (AT_MOST, 2.1), "diversity_ratio": (AT_LEAST, 0.97),
              "distinct_groups": (AT_LEAST, 0.999), "novelty_ratio": (AT_LEAST, 0.96),
              "legibility": (AT_LEAST, 0.995), "style_slant": (AT_MOST, 0.16), "style_ink": (AT_MOST, 0.17)},
     # The CGAN retrained with the hand-consistency term (one noise is one hand) and the critic's classifier,
-    # which bought accuracy for a little FID (docs/quality.md).
+    # which bought accuracy for a little FID (docs/experiments.md).
     "cgan": {"c2st": (AT_MOST, 0.66), "accuracy": (AT_LEAST, 0.997), "accuracy_min_digit": (AT_LEAST, 0.993),
              "fid_real_ratio": (AT_MOST, 1.85), "diversity_ratio": (AT_LEAST, 0.98),
              "distinct_groups": (AT_LEAST, 0.999), "novelty_ratio": (AT_LEAST, 1.0),
