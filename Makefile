@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: train export judge evaluate bench serve serve-prod lint test test-fast tables system-packages clean-venvs
+.PHONY: train export critic judge evaluate bench serve serve-prod lint test test-fast tables system-packages clean-venvs
 
 $(VENV)/.installed: requirements-train.txt requirements-serve.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ train: $(VENV)/.installed
 
 export: $(VENV)/.installed
 	$(VENV)/bin/python -m export --model $(MODEL)
+
+# The critic the sampler chooses with (MODEL=cgan|cvae): trained against the committed generator, then exported beside it.
+critic: $(VENV)/.installed
+	$(VENV)/bin/python -m training.critic --model $(MODEL) --data-dir $(DATA_DIR)
+	$(VENV)/bin/python -m export --model critic --checkpoint runs/$(MODEL)_critic/checkpoint.pt
 
 judge: $(VENV)/.installed
 	$(VENV)/bin/python -m training.judge --data-dir $(DATA_DIR)

@@ -22,7 +22,7 @@ RECORDS = {
     "bench/results_cvae.json": "make bench MODEL=cvae",
     "bench/results_cgan.json": "make bench MODEL=cgan",
 }
-CARD_COMMAND = "make export MODEL={model}"
+CARD_COMMAND = "make export MODEL={model}"  # a critic's card: make critic MODEL={model}
 CARD_TITLE = re.compile(r"^# .*`([\w.-]+)`", re.M)
 CARD_OWN = re.compile(r"^\| sha256 \| `([0-9a-f]{64})` \|", re.M)
 CARD_BESIDE = re.compile(r"^\| `([\w.-]+)` \| [^|\n]* \| `([0-9a-f]{64})` \|", re.M)
@@ -59,8 +59,9 @@ def records(root: Path) -> dict[Path, tuple[list[tuple[str, str]], str]]:
         if (root / name).is_file():
             found[root / name] = (list(named_in_json(json.loads((root / name).read_text()))), command)
     for card in sorted((root / ARTIFACTS).glob("*_card.md")):
-        model = card.name.split("_")[0]
-        found[card] = (named_in_card(card.read_text()), CARD_COMMAND.format(model=model))
+        model, role = card.name.split("_")[:2]
+        command = CARD_COMMAND.replace("export", "critic") if role == "critic" else CARD_COMMAND
+        found[card] = (named_in_card(card.read_text()), command.format(model=model))
     return found
 
 
