@@ -109,11 +109,12 @@ def test_the_critic_learns_calibrates_and_decides_on_separate_training_digits():
     """Never the test digits: learned on what the generator trained on, calibrated and judged on the two
     halves of what it held back (or a fifth kept out, where it held nothing back)."""
     assert splits(60000, 50000) == (slice(0, 50000), slice(50000, 55000), slice(55000, 60000))
-    assert splits(60000, 60000) == (slice(0, 48000), slice(48000, 60000), None)
+    assert splits(60000, 60000) == (slice(0, 40000), slice(40000, 50000), slice(50000, 60000))
 
 
 def test_training_a_critic_end_to_end(mnist, tmp_path, capsys):
-    """A tiny run on 600 real digits: a checkpoint whose calibrated logit ships, a cap and an acceptance."""
+    """A tiny run on 600 real digits: a checkpoint whose calibrated logit ships, a cap, an acceptance and
+    what it bought on the last 100 digits."""
     images, labels = load_split(mnist, "train")
     data = tmp_path / "data"
     data.mkdir()
@@ -123,7 +124,8 @@ def test_training_a_critic_end_to_end(mnist, tmp_path, capsys):
     assert critic_main(["--model", "cgan", "--artifacts", str(ROOT / "artifacts"), "--data-dir", str(data),
                         "--epochs", "1", "--width", "4", "--device", "cpu", "--checkpoint", str(out)]) == 0
     meta = checkpoint.load(out)["meta"]
-    assert meta["learned"] == [0, 480] and meta["calibrated"] == [480, 600] and "c2st_plain" not in meta
+    assert meta["learned"] == [0, 400] and meta["calibrated"] == [400, 500] and meta["decided"] == [500, 600]
+    assert 0 <= meta["c2st_plain"] <= 1 and 0 <= meta["c2st_critic"] <= 1
     assert 0 < meta["acceptance"] <= 1 and np.isfinite(meta["cap"]) and meta["candidates"] == 4
     assert "export it with: python -m export --model critic" in capsys.readouterr().out
 

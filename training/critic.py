@@ -8,10 +8,10 @@ towards the real distribution. The critic is the architecture both generators tr
 (training/discriminator.py), trained here against the committed generator as it ships: the training
 digits the generator learned from against as many of its centred samples, drawn through its ONNX file.
 Its scores are then calibrated (Platt scaling), and the cap set, on the first half of the training digits
-the generator held back (it trained with --limit) against fresh samples; the second half is left for
-deciding whether sampling with it pays (python -m export.choose --critic). A generator that held nothing
-back calibrates on a fifth of its training digits kept out of the critic's training. The test digits are
-never read.
+the generator held back (it trained with --limit) against fresh samples; the second half decides whether
+sampling with it pays (the C2ST of the generator's samples and of those the critic chose). For a generator
+that held nothing back, the last third of the training digits plays that part (the generator saw them,
+the critic never does). The test digits are never read.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ ABOUT = """The critic of `{generator}`: input `image` float32 [N,1,28,28] (a cen
 `digit` int64 [N]; output `logit` [N], an estimate of log(p_real / p_generated) calibrated on held-back
 training digits. The sampler (digits/generators.py) draws {candidates} candidates per digit and keeps
 each with probability min(1, exp(logit - {cap})) (docs/contracts.md)."""
-CALIBRATION = 0.2  # of the training digits, kept out to calibrate on where the generator held none back
+HELD_OUT = 1 / 3  # of the training digits, kept from the critic where the generator held none back
 
 
 class Calibrated(nn.Module):
@@ -57,14 +57,12 @@ class Calibrated(nn.Module):
         return self.platt[0] * self.critic(image, digit)[0] + self.platt[1]
 
 
-def splits(total: int, train_images: int) -> tuple[slice, slice, slice | None]:
+def splits(total: int, train_images: int) -> tuple[slice, slice, slice]:
     """The training digits the critic learns from, those it calibrates on, and those that decide whether
-    it pays, if the generator held any back (see the module's docstring)."""
-    if train_images < total:
-        middle = train_images + (total - train_images) // 2
-        return slice(0, train_images), slice(train_images, middle), slice(middle, total)
-    cut = int((1 - CALIBRATION) * total)
-    return slice(0, cut), slice(cut, total), None
+    it pays: the two halves of what the generator held back, else of the last HELD_OUT of all."""
+    learn = train_images if train_images < total else int((1 - HELD_OUT) * total)
+    middle = learn + (total - learn) // 2
+    return slice(0, learn), slice(learn, middle), slice(middle, total)
 
 
 class TorchSession:
@@ -179,9 +177,8 @@ def train(args: argparse.Namespace, argv: list[str] | None) -> dict:
     accuracy = float(((logit > 0).float() == real).float().mean())
     shipped_critic = Calibrated(critic.cpu(), scale, shift).eval()
     sampler = Critic(Path("(not exported yet)"), cap, args.candidates, TorchSession(shipped_critic))
-    verdict = {} if deciding is None else {
-        "decided": [deciding.start, deciding.stop],
-        **decide(generator, sampler, images[deciding], labels[deciding], args.seed)}
+    verdict = {"decided": [deciding.start, deciding.stop],
+               **decide(generator, sampler, images[deciding], labels[deciding], args.seed)}
     return {"critic": critic.cpu().state_dict(), "platt": [scale, shift], "epoch": args.epochs,
             "config": {"model": "critic", "width": args.width},
             "meta": {"model": "critic", "generator_model": args.model, "generator": generator.path.name,
@@ -216,8 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = state["meta"]
     print(f"critic of {meta['generator']}: {meta['calibration_accuracy']:.1%} right on the digits it calibrated on, "
           f"cap {meta['cap']:.3f}, keeps {meta['acceptance']:.0%} of candidates; wrote {args.checkpoint}")
-    if "c2st_plain" in meta:
-        print(f"C2ST against held-back training digits {meta['decided']}: {meta['c2st_plain']:.3f} plain, "
+    print(f"C2ST against held-back training digits {meta['decided']}: {meta['c2st_plain']:.3f} plain, "
               f"{meta['c2st_critic']:.3f} with the critic, at {meta['time_ratio']:.1f}x the time")
     print(f"export it with: python -m export --model critic --checkpoint {args.checkpoint}")
     return 0
