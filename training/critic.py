@@ -213,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     meta = state["meta"]
     print(f"critic of {meta['generator']}: {meta['calibration_accuracy']:.1%} right on the digits it calibrated on, "
           f"cap {meta['cap']:.3f}, keeps {meta['acceptance']:.0%} of candidates; wrote {args.checkpoint}")
-    print(f"C2ST against held-back training digits {meta['decided']}: {meta['c2st_plain']:.3f} plain, "
-              f"{meta['c2st_critic']:.3f} with the critic, at {meta['time_ratio']:.1f}x the time")
+    print(f"C2ST against training digits {meta['decided'][0]}-{meta['decided'][1]} (the critic never saw them): "
+          f"{meta['c2st_plain']:.3f} plain, {meta['c2st_critic']:.3f} with the critic, at {meta['time_ratio']:.1f}x "
+          "the time")
     print(f"export it with: python -m export --model critic --checkpoint {args.checkpoint}")
     return 0
 
