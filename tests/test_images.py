@@ -1,13 +1,16 @@
 """Generated digits are placed as MNIST placed its own: centre of mass within half a pixel of (14, 14)."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from digits.generators import load_generators
 from digits.handwriting import hands, write
 from digits.idx import load_split
-from digits.images import CENTRE, mnist_centred
+from digits.images import CENTRE, mnist_centred, png_bytes
 
 GRID = np.arange(28)
 
@@ -46,3 +49,22 @@ def test_every_generated_and_written_digit_is_centred(committed, model):
     written = write(generator.style, "0123456789", hands(3, 20, generator.style.style_dim)).reshape(-1, 28, 28)
     for images in (samples, written):
         assert np.abs(centres(images) - CENTRE).max() <= 0.5 + 1e-6
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (28, 28), (84, 336), (300, 7)])
+def test_png_bytes_decode_to_the_same_pixels_in_any_reader(shape):
+    """The direct writer (unfiltered rows, deflate level 1) gives a valid 8-bit grey PNG: Pillow reads back
+    every pixel, and its own checks (CRCs, chunk order) pass."""
+    pixels = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    data = png_bytes(pixels)
+    Image.open(io.BytesIO(data)).verify()
+    image = Image.open(io.BytesIO(data))
+    assert image.mode == "L" and image.size == shape[::-1]
+    assert np.array_equal(np.asarray(image), pixels)
+
+
+def test_png_bytes_refuses_what_is_not_uint8_grey():
+    with pytest.raises(ValueError, match="uint8 pixels"):
+        png_bytes(np.zeros((28, 28), dtype=np.float32))
+    with pytest.raises(ValueError, match="uint8 pixels"):
+        png_bytes(np.zeros((28, 28, 3), dtype=np.uint8))
