@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,7 +83,8 @@ class Critic:
         return batched(self.session, "logit", {"image": images.astype(np.float32)[:, None],
                                                "digit": digits.astype(np.int64)})
 
-    def choose(self, render, digits: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def choose(self, render: Callable[[np.ndarray, np.ndarray], np.ndarray], digits: np.ndarray,
+               z: np.ndarray) -> np.ndarray:
         """One image per (digit, z): the first of its candidates the critic keeps, else its best. The
         candidates after z itself and the draws that keep them come from a stream seeded by z's own bits,
         so each sample depends on its own (digit, z) alone, never on the batch it came in."""
