@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.prod_helpers import SERVE_PYTHON, server_process
+from tests.prod_helpers import SERVE_PYTHON, ask, server_process
 from tests.webapp_helpers import free_port
 
 MIX = (  # (path, times): 200s with images, 400s, a 404 on a path nobody should find as a label
@@ -91,12 +91,19 @@ def fetch(url: str) -> int:
         return exc.code
 
 
+def fetch_in_turn(port: int, paths: list[str], client: str) -> list[int]:
+    """``paths`` one after the other from one address: within every per-client limit of nginx."""
+    return [ask(port, client, "GET", path, timeout=30) for path in paths]
+
+
 @pytest.mark.nginx
 def test_a_known_mix_across_both_workers_is_counted_exactly_in_one_scrape(prod):
     before = samples(urllib.request.urlopen(f"{prod}/metrics", timeout=30).read().decode())
     paths = [path for path, times in MIX for _ in range(times)]
-    with ThreadPoolExecutor(8) as pool:  # concurrent: both workers take a share
-        statuses = list(pool.map(lambda path: fetch(prod + path), paths))
+    port = int(prod.rsplit(":", 1)[1])
+    with ThreadPoolExecutor(8) as pool:  # 8 clients at once, from 8 addresses: every worker of both pools takes a share
+        turns = pool.map(lambda i: fetch_in_turn(port, paths[i::8], f"127.0.2.{i + 1}"), range(8))
+        statuses = [status for turn in turns for status in turn]
     assert sorted(set(statuses)) == [200, 400, 404]
     after = samples(urllib.request.urlopen(f"{prod}/metrics", timeout=30).read().decode())
     assert_counts(before, after)
