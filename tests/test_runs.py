@@ -1,9 +1,12 @@
-"""deploy/runs.py on real processes: what a crashed instance left is found by its run folder's record and stopped,
-and nothing else is: not a live instance, not a process that merely shares a recorded process group."""
+"""Nothing left behind: deploy/runs.py on real processes (what a crashed instance left is found by its run folder's
+record and stopped, and nothing else is: not a live instance, not a process that merely shares a recorded process
+group), and the systemd unit for a real machine, which kills the service's whole control group."""
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +16,9 @@ from pathlib import Path
 import pytest
 
 from deploy import runs
+from tests.conftest import ROOT
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 
 
 @contextlib.contextmanager
@@ -81,3 +87,15 @@ def test_a_record_it_cannot_read_is_left_alone(tmp_path, record):
     folder.mkdir()
     (folder / runs.RECORD).write_text(record)
     assert runs.leftovers(folder) is None and runs.reap(tmp_path) == []
+
+
+@pytest.mark.skipif(not SYSTEMD_ANALYZE, reason="systemd-analyze is not installed here")
+def test_the_systemd_unit_verifies_and_stops_its_whole_control_group(tmp_path):
+    """``systemd-analyze verify`` on deploy/digits.service, its /srv/digits made this checkout (the command must
+    exist): no error and no warning (a bad KillMode is only a warning)."""
+    text = (ROOT / "deploy" / "digits.service").read_text()
+    assert re.search(r"^KillMode=control-group$", text, re.MULTILINE)
+    unit = tmp_path / "digits.service"
+    unit.write_text(text.replace("/srv/digits", str(ROOT)))
+    verified = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert (verified.returncode, verified.stderr) == (0, "")
