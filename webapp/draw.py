@@ -75,11 +75,13 @@ def in_memory(*_args, **_kwargs) -> BinaryIO:
     return io.BytesIO()
 
 
-def discard_body() -> None:
-    """Read the body to its end, parsing none of it (2 MB: about a millisecond). A worker that answers with a body
-    unread closes the connection while nginx may still be sending that body, which nginx then answers with a 502."""
-    while request.stream.read(64 * 1024):
-        pass
+def discard_rest() -> None:
+    """Read what is left of a body within the limit to its end, parsing none of it (2 MB: about a millisecond). A
+    worker that answers with a body unread closes the connection while nginx may still be sending that body, which
+    nginx then answers with a 502. A body over the limit (never sent on by nginx) is left unread."""
+    if request.content_length is not None and request.content_length <= UPLOAD_LIMIT:
+        while request.stream.read(64 * 1024):
+            pass
 
 
 def upload() -> tuple[MultiDict, bytes]:
@@ -87,11 +89,11 @@ def upload() -> tuple[MultiDict, bytes]:
     before it is read) or not multipart (415: Werkzeug bounds neither the parts nor the time of a url-encoded form,
     seconds of CPU for 2 MB of ``a&a&...``)."""
     request.max_content_length = UPLOAD_LIMIT
+    stream = request.stream  # a body over the limit: 413 here, from Content-Length, before a byte is read
     if request.mimetype != "multipart/form-data":
-        discard_body()
         raise NotMultipart()
     parser = FormDataParser(in_memory, max_content_length=UPLOAD_LIMIT, max_form_parts=16)
-    _, form, files = parser.parse(request.stream, request.mimetype, request.content_length, request.mimetype_params)
+    _, form, files = parser.parse(stream, request.mimetype, request.content_length, request.mimetype_params)
     image = params.single(files, "image")
     if image is None or not image.filename:
         raise params.InvalidParameter(NO_IMAGE)
@@ -175,6 +177,7 @@ def bad_drawing(exc: DrawingError):
 @bp.errorhandler(NotMultipart)
 def refused_upload(exc: HTTPException):
     """JSON on the API, the drawing page with its form elsewhere; counted once either way."""
+    discard_rest()
     message, reason = REFUSALS[exc.code]
     if errors.wants_json():
         return errors.refuse(exc.code, message, reason)
