@@ -51,10 +51,10 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WORKER_CONNECTIONS = 8192  # nginx's, to clients and to gunicorn together
 CLIENT_RATE = 100  # requests/s per client address: a person's page makes a handful, a load test thousands
 OPEN_FILES = 2 * WORKER_CONNECTIONS  # each may also hold a temporary file (a long answer, buffered)
-# In flight per client address, by the cost of the routes (measured in docs/deployment.md): 2 samples requests
-# (at most ~12 ms of CPU each: another client waits for one at most) and 1 expensive one (up to ~0.15 s), fewer
-# than the heavy pool's 2 workers.
-SAMPLES_PER_CLIENT = 2
+# In flight per client address, by the cost of the routes (measured in docs/deployment.md): one samples request
+# (up to ~15 ms of CPU) and one expensive one (up to ~0.2 s), fewer than each pool has workers (2 by default), so
+# no one address can keep every worker of a pool busy.
+SAMPLES_PER_CLIENT = 1
 HEAVY_PER_CLIENT = 1
 HEAVY_NICE = 10  # the heavy pool yields the CPU to the light pool: a cheap request never waits on an expensive one
 

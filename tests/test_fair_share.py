@@ -4,14 +4,15 @@ cannot slow another address down, and what it is not allowed is a 429, never a 5
 Each case is one class of expensive route at its heaviest request (docs/deployment.md, "What one client can and
 cannot do"): the first address (127.0.0.9) keeps two more of them in flight than its limit for that class, in a
 process of its own, while the second (127.0.0.10) asks for /api/v1/generate every 50 ms and for /healthz 24
-times. The issue's target (p99 <= 100 ms, /healthz 24/24 under 100 ms) was measured over 20 s on a quiet
-machine (docs/deployment.md has the command and the numbers). Here each case runs for SECONDS and is held to
-the target or, on a machine busy with other work, to 3x the same measure taken just before without the first
-address: generous on a loaded machine, and still seconds short of what one address did before (1 to 11 s).
+times. The issue's target (p99 <= 100 ms, /healthz 24/24 under 100 ms) was measured over 20 s
+(FAIR_SHARE_SECONDS=20; docs/deployment.md has the command and the numbers). Each case runs for SECONDS and is
+held to the target or, on a machine busy with other work, to 3x the same measure taken just before without the
+first address: generous on a loaded machine, and still far short of what one address did before (0.2 to 11 s).
 """
 from __future__ import annotations
 
 import multiprocessing
+import os
 import statistics
 import threading
 import time
@@ -27,7 +28,7 @@ from tests.webapp_helpers import multipart
 
 pytestmark = [pytest.mark.nginx, pytest.mark.slow]
 
-SECONDS = 8
+SECONDS = int(os.environ.get("FAIR_SHARE_SECONDS", "8"))  # docs/deployment.md's measure: 20
 GREEDY, OTHER = "127.0.0.9", "127.0.0.10"
 BACK_OFF_S = 0.05  # after a 429 the greedy client waits this long: its load is what it is allowed, not a 429 flood
 TARGET_S = 0.1  # the other address's /api/v1/generate p99, and each of its /healthz
@@ -114,6 +115,9 @@ def test_one_address_at_its_limit_of_the_costliest_requests_leaves_the_others_fa
         time.sleep(1)  # its requests in flight
         generate, healthz = the_other_address(prod.port, SECONDS - 1)
         statuses = load.get(timeout=SECONDS + 120)
+    print(f"\n{case}: /api/v1/generate p50 {statistics.median(generate) * 1000:.1f} ms, p99 {p99(generate) * 1000:.1f} "
+          f"ms ({len(generate)} requests; {p99(quiet) * 1000:.1f} ms alone); /healthz {len(healthz)}, the slowest "
+          f"{max(healthz) * 1000:.1f} ms; the greedy address got {dict(sorted(statuses.items()))}")
     assert p99(generate) <= bound, (f"/api/v1/generate p99 {p99(generate) * 1000:.0f} ms, "
                                     f"without the greedy address {p99(quiet) * 1000:.0f} ms")
     assert len(healthz) == 24 and max(healthz) < bound, [round(s * 1000) for s in healthz]
