@@ -29,7 +29,7 @@ MAX_INK_SHARE = 0.5  # a digit covers far less of its page; more is a filled or 
 # takes: a 2048x2048 file can repeat a 16-byte scan 120,000 times, minutes of CPU for 2 MB. libjpeg's own
 # progressive scripts have 6 scans (grey), 10 (colour) and 18 (CMYK), mozjpeg's about 12: 24 leaves room for
 # them. Each scan of a 2048x2048 image costs about 3 ms: the costliest accepted upload (24 scans of CMYK, with
-# what follows the decoding) about 0.15 s of CPU (docs/deployment.md), where 64 scans cost 0.3 s.
+# what follows the decoding) costs about 0.17 s of CPU (docs/deployment.md), where 64 scans cost 0.27 s.
 MAX_SCANS = 24
 SOS, EOI = 0xDA, 0xD9
 STANDALONE = (0x01, 0xD8)  # TEM and SOI: markers without a length

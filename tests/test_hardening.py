@@ -151,6 +151,15 @@ def test_messages_name_the_allowed_values_never_the_input(client, query):
         assert re.search(r"must be one of cgan, cvae|must be an integer from \d+ to \d+", body)
 
 
+def test_the_apps_answers_to_nginx_refusals_exist_for_nginx_alone(client):
+    """Reached over nginx's unix socket (no peer address) they answer the refusal; from any address, a 404."""
+    for path in ("/_refused/headers", "/api/v1/_refused/request-line"):
+        assert client.get(path).status_code == 404
+        answer = client.get(path, environ_base={"REMOTE_ADDR": ""})
+        assert answer.status_code in (400, 414) and "KB" in answer.get_data(as_text=True)
+    assert client.get("/_refused/other", environ_base={"REMOTE_ADDR": ""}).status_code == 404
+
+
 # --- number parsing ------------------------------------------------------------------------------------
 
 ACCEPTED = [("digit", "0", 0), ("digit", "9", 9), ("seed", "0", 0), ("seed", "4294967295", 4294967295),
@@ -313,6 +322,9 @@ def test_hostile_headers_through_nginx(prod, route, headers):
     (b"POST /?digit=1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000, 413),
     (b"TRACE / HTTP/1.1\r\nHost: localhost\r\n\r\n", 405),
     (b"GET /api/v1/models HTTP/1.1\r\nHost: localhost\r\nExpect: odd\r\n\r\n", 200),
+    (b"GET /_refused/headers HTTP/1.1\r\nHost: localhost\r\n\r\n", 404),  # nginx's internal paths to the app
+    (b"GET /api/v1/_refused/request-line HTTP/1.1\r\nHost: localhost\r\n\r\n", 404),
+    (b"GET /api//v1/%5Frefused/request-line HTTP/1.1\r\nHost: localhost\r\n\r\n", 404),
 ])
 def test_refusals_by_nginx_and_gunicorn_carry_the_security_headers(prod, request_bytes, status):
     got, headers = raw_exchange(prod.port, request_bytes)

@@ -35,6 +35,8 @@ NOT_MULTIPART = "send the drawing as multipart/form-data: an image file and a fe
 
 
 class NotMultipart(UnsupportedMediaType):
+    """An upload route reads multipart/form-data only: Werkzeug bounds no other form's parts or parsing time."""
+
     description = NOT_MULTIPART
 
 
