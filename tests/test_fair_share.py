@@ -3,7 +3,7 @@ cannot slow another address down, and what it is not allowed is a 429, never a 5
 
 Each case is one class of expensive route at its heaviest request (docs/deployment.md, "What one client can and
 cannot do"): the first address (127.0.0.9) keeps two more of them in flight than its limit for that class, in a
-process of its own, while the second (127.0.0.10) asks for /api/v1/generate every 50 ms and for /healthz 24
+process of its own, while the second (127.0.0.10) asks for /api/v1/generate every 25 ms and for /healthz 24
 times. The issue's target (p99 <= 100 ms, /healthz 24/24 under 100 ms) was measured over 20 s
 (FAIR_SHARE_SECONDS=20; docs/deployment.md has the command and the numbers). Each case runs for SECONDS and is
 held to the target or, on a machine busy with other work, to 3x the same measure taken just before without the
@@ -84,14 +84,15 @@ def timed(port: int, path: str) -> float:
 
 
 def the_other_address(port: int, seconds: float) -> tuple[list[float], list[float]]:
-    """/api/v1/generate every 50 ms and /healthz 24 times, evenly, for ``seconds``: their latencies."""
+    """/api/v1/generate every 25 ms (enough requests that a p99 is not one outlier) and /healthz 24 times,
+    evenly, for ``seconds``: their latencies."""
     generate, healthz = [], []
     started = time.monotonic()
     while (elapsed := time.monotonic() - started) < seconds:
         if len(healthz) < 24 and elapsed >= len(healthz) * seconds / 24:
             healthz.append(timed(port, "/healthz"))
         generate.append(timed(port, f"/api/v1/generate?digit={len(generate) % 10}&seed={len(generate)}"))
-        time.sleep(0.05)
+        time.sleep(0.025)
     return generate, healthz
 
 
@@ -108,7 +109,7 @@ def p99(latencies: list[float]) -> float:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_one_address_at_its_limit_of_the_costliest_requests_leaves_the_others_fast(prod, case):
     allowed, accepted = CASES[case]
-    quiet, _ = the_other_address(prod.port, 3)  # also warms both pools' lazy imports
+    quiet, _ = the_other_address(prod.port, 4)  # also warms both pools' lazy imports
     bound = max(TARGET_S, NOISE * p99(quiet))
     with multiprocessing.get_context("spawn").Pool(1) as pool:  # its own process: no GIL shared with the measure
         load = pool.apply_async(greedy, (prod.port, case, allowed + 2, SECONDS + 1))

@@ -672,7 +672,7 @@ def test_a_killed_gunicorn_master_takes_its_workers_along(tmp_path, pool):
         orphans = workers(gunicorn)
         assert len(orphans) == 2
         os.kill(gunicorn, signal.SIGKILL)
-        assert all(gone(pid, timeout=2) for pid in orphans), "gunicorn's workers outlived their master"
+        assert all(gone(pid, timeout=5) for pid in orphans), "gunicorn's workers outlived their master"
         assert process.wait(timeout=20) != 0 and not listening(port)
     finally:
         end_session(process)
