@@ -8,6 +8,7 @@ TRAIN_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
+HEAVY_WORKERS ?= 2
 
 .PHONY: train export critic judge evaluate bench serve serve-prod lint test test-fast tables system-packages clean-venvs
 
@@ -62,9 +63,10 @@ bench: $(VENV)/.installed $(SERVE_VENV)/.installed
 serve: $(SERVE_VENV)/.installed
 	$(SERVE_VENV)/bin/flask --app webapp run --host $(HOST) --port $(PORT)
 
-# nginx (Debian's: make system-packages) in front of gunicorn on a private unix socket; Ctrl-C stops both.
+# nginx (Debian's: make system-packages) in front of two gunicorn pools on private unix sockets; Ctrl-C stops all.
 serve-prod: $(SERVE_VENV)/.installed
-	$(SERVE_VENV)/bin/python -m deploy.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	$(SERVE_VENV)/bin/python -m deploy.serve --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+		--heavy-workers $(HEAVY_WORKERS)
 
 # Chromium and nginx from Debian: installed when missing (root or passwordless sudo), else one line saying how.
 system-packages:

@@ -27,6 +27,13 @@ preload_app = False
 worker_class = "gthread"
 threads = 1
 keepalive = 75  # seconds an idle connection from nginx stays open: longer than nginx keeps it idle (60 s)
+# Above nginx's own limits (deploy/nginx.conf.template: a request line or header line of at most 8 KB, 32 KB of
+# headers in all), so whatever nginx passes on is read here and nginx is the one that refuses, with the app's
+# answer and a count in /metrics. gunicorn's defaults (4,094 bytes, 100 fields) answered with its own HTML 414
+# and 431, on the API too, uncounted.
+limit_request_line = 8190  # gunicorn's largest; nginx passes a line of at most 8,190 bytes (8 KB with its CRLF)
+limit_request_fields = 16384  # more than 32 KB of headers can hold (4 bytes the shortest line, "a:\r\n")
+limit_request_field_size = 16384  # a header line, above nginx's 8 KB
 # No shared control socket in the home folder (a second instance would take it over and delete it
 # on exit); nothing here uses gunicornc: `make serve-prod` starts and stops gunicorn itself.
 control_socket_disable = True

@@ -122,9 +122,11 @@ def children(pid: int) -> list[int]:
 
 
 def gunicorn_master(server: int) -> int:
-    """The server process itself (gunicorn run directly) or its gunicorn child (deploy.serve: gunicorn and nginx)."""
+    """The server process itself (gunicorn run directly) or its light pool's gunicorn master (deploy.serve: nginx
+    and two pools; the light one serves /api/v1/generate)."""
     for pid in (server, *children(server)):
-        if "gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        if "gunicorn" in command and "heavy.sock" not in command:
             return pid
     raise SystemExit(f"bench: server {server} runs no gunicorn")
 
@@ -276,9 +278,10 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def prod_command(port: int) -> list[str]:
-    """make serve-prod on ``port``, with no per-client rate limit: wrk is one client asking thousands of times."""
+    """make serve-prod on ``port``, with no per-client limit of rate or requests in flight: wrk is one client
+    asking thousands of times, 16 at once."""
     return [str(SERVE_BIN / "python"), "-m", "deploy.serve", "--port", str(port), "--workers", "2",
-            "--client-rate", "1000000"]
+            "--client-rate", "1000000", "--samples-per-client", "32", "--heavy-per-client", "32"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,15 +1,21 @@
-"""``make serve-prod``: nginx in front of gunicorn, started together and stopped together.
+"""``make serve-prod``: nginx in front of two gunicorn pools, started together and stopped together.
 
-    python -m deploy.serve --host 127.0.0.1 --port 8000 --workers 2
+    python -m deploy.serve --host 127.0.0.1 --port 8000 --workers 2 --heavy-workers 2
 
-Each instance gets a private temporary folder (mode 0700) for gunicorn's unix socket and
+Two pools of workers (a bulkhead): the light pool serves the cheap routes (health, samples, pages),
+the heavy pool the expensive ones (handwriting, uploads) at a lower CPU priority, so expensive requests
+never fill the lane the cheap ones take. nginx bounds what one client address may have in flight in
+each class of routes (docs/deployment.md, "What one client can and cannot do").
+
+Each instance gets a private temporary folder (mode 0700) for gunicorn's unix sockets and
 nginx's config, pid, error page and temp files: two instances never collide, nothing is written
 outside it, and no other user can reach gunicorn past nginx. SIGINT or SIGTERM stops nginx
-first (no new requests), then gunicorn; if either exits on its own, the other is stopped too.
+first (no new requests), then gunicorn; if any master exits on its own, the others are stopped too.
 Each runs in its own process group, killed whole once its master is gone: a worker left behind
 by a killed master would keep the port (nginx's) or take requests no master looks after (gunicorn's).
 Out of reach of a signal to this launcher's group, each master is sent SIGTERM by the kernel when
-the launcher dies, even by SIGKILL.
+the launcher dies, even by SIGKILL; what a master killed with it leaves behind, the next start stops
+(deploy/runs.py).
 """
 from __future__ import annotations
 
@@ -27,10 +33,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
+from deploy import runs
 from digits.cli import whole
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +51,21 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WORKER_CONNECTIONS = 8192  # nginx's, to clients and to gunicorn together
 CLIENT_RATE = 100  # requests/s per client address: a person's page makes a handful, a load test thousands
 OPEN_FILES = 2 * WORKER_CONNECTIONS  # each may also hold a temporary file (a long answer, buffered)
-# The app's own words for a 413 on POST /api/v1/style (webapp/draw.py), for nginx's own 413 there.
+# In flight per client address, by the cost of the routes (measured in docs/deployment.md): one samples request
+# (up to ~15 ms of CPU) and one expensive one (up to ~0.2 s), fewer than each pool has workers (2 by default), so
+# no one address can keep every worker of a pool busy.
+SAMPLES_PER_CLIENT = 1
+HEAVY_PER_CLIENT = 1
+HEAVY_NICE = 10  # the heavy pool yields the CPU to the light pool: a cheap request never waits on an expensive one
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One gunicorn master and its workers: nginx's upstream ``name``, on the socket ``name``.sock."""
+
+    name: str
+    workers: int
+    nice: int = 0
 
 
 class Stop(Exception):
@@ -104,7 +126,7 @@ def metrics_allow_lines(networks: str) -> str:
     return "\n".join(f"            allow {network};" for network in metrics_allow(networks))
 
 
-def nginx_config(run: Path, listen: str, client_rate: int) -> str:
+def nginx_config(run: Path, listen: str, args: argparse.Namespace) -> str:
     # As root, nginx would hand its workers to "nobody", who cannot enter the private folder:
     # they run as the user who started this, like gunicorn's workers.
     user = (f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
@@ -113,7 +135,9 @@ def nginx_config(run: Path, listen: str, client_rate: int) -> str:
     values = {"USER": user, "RUN": str(run), "LISTEN": listen, "HEADERS": header_lines(),
               "UPLOAD_MAX": str(upload_max()), "WORKER_CONNECTIONS": str(WORKER_CONNECTIONS),
               "NOFILE": str(OPEN_FILES), "METRICS_ALLOW": metrics_allow_lines(metrics_networks()),
-              "CLIENT_RATE": str(client_rate), "CLIENT_BURST": str(2 * client_rate)}
+              "CLIENT_RATE": str(args.client_rate), "CLIENT_BURST": str(2 * args.client_rate),
+              "SAMPLES_PER_CLIENT": str(args.samples_per_client), "HEAVY_PER_CLIENT": str(args.heavy_per_client),
+              "NGINX_ERROR": NGINX_ERROR}
     for name, value in values.items():
         text = text.replace(f"@{name}@", value)
     return text
@@ -153,17 +177,26 @@ def started(path: Path, process: subprocess.Popen, name: str) -> bool:
     return False
 
 
-def die_with(launcher: int) -> None:
-    """In a master, before it runs: SIGTERM when the launcher dies; never started if it has died already."""
+def die_with(launcher: int, nice: int) -> None:
+    """In a master, before it runs: SIGTERM when the launcher dies; never started if it has died already.
+    ``nice``: its CPU priority, below the launcher's by that much (its workers inherit it)."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != launcher:
         os._exit(1)
+    os.nice(nice)
 
 
-def start(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start(command: list[str], cwd: Path, env: dict[str, str] | None = None, nice: int = 0) -> subprocess.Popen:
     """A master in a process group of its own, stopped by the kernel if this launcher dies."""
     return subprocess.Popen(command, cwd=cwd, env=env, process_group=0,
-                            preexec_fn=functools.partial(die_with, os.getpid()))
+                            preexec_fn=functools.partial(die_with, os.getpid(), nice))
+
+
+def start_pool(run: Path, pool: Pool) -> subprocess.Popen:
+    """A gunicorn master for ``pool`` on its socket in ``run``; its workers' metrics go to the shared folder."""
+    return start([str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
+                  "--workers", str(pool.workers), "--bind", f"unix:{run / pool.name}.sock", "webapp:create_app()"],
+                 ROOT, {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(run / "prometheus")}, pool.nice)
 
 
 def kill_group(process: subprocess.Popen | None) -> None:
@@ -188,40 +221,44 @@ def stop(process: subprocess.Popen | None, signum: int) -> None:
     kill_group(process)
 
 
-def stop_all(nginx: subprocess.Popen | None, gunicorn: subprocess.Popen | None) -> None:
-    """The orphans of a master that exited first, at once; then nginx (no new requests), then gunicorn."""
-    for process in (nginx, gunicorn):
-        if process is not None and process.poll() is not None:
+def stop_all(masters: dict[str, subprocess.Popen]) -> None:
+    """The orphans of a master that exited first, at once; then nginx (no new requests), then the pools."""
+    for process in masters.values():
+        if process.poll() is not None:
             kill_group(process)
-    stop(nginx, signal.SIGQUIT)  # graceful: finish what is in flight
-    stop(gunicorn, signal.SIGTERM)
+    stop(masters.get("nginx"), signal.SIGQUIT)  # graceful: finish what is in flight
+    for name, process in masters.items():
+        if name != "nginx":
+            stop(process, signal.SIGTERM)
 
 
-def serve(run: Path, host: str, port: int, workers: int, client_rate: int) -> int:
-    """Run both until a signal (exit 0) or until one of them exits (exit non-zero)."""
-    sock = run / "gunicorn.sock"
-    gunicorn = nginx = None
+def serve(run: Path, args: argparse.Namespace) -> int:
+    """Run nginx and both pools until a signal (exit 0) or until one of them exits (exit non-zero)."""
+    pools = [Pool("light", args.workers), Pool("heavy", args.heavy_workers, HEAVY_NICE)]
+    masters: dict[str, subprocess.Popen] = {}
     try:
         (run / "prometheus").mkdir()  # every worker's metrics, summed by any worker's /metrics
-        gunicorn = start([str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
-                          "--workers", str(workers), "--bind", f"unix:{sock}", "webapp:create_app()"], ROOT,
-                         {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(run / "prometheus")})
+        for pool in pools:
+            masters[pool.name] = start_pool(run, pool)
+            runs.record(run, [process.pid for process in masters.values()])
         # written while gunicorn starts
         try:
-            (run / "nginx.conf").write_text(nginx_config(run, listen_address(host, port), client_rate))
+            (run / "nginx.conf").write_text(nginx_config(run, listen_address(args.host, args.port), args))
         except ValueError as exc:  # a bad FLASK_METRICS_ALLOW (gunicorn's app check names it too)
             print(f"serve-prod: {exc}", file=sys.stderr)
             return 1
         write_pages(run)
-        if not started(sock, gunicorn, "gunicorn"):
-            return gunicorn.wait() or 1
-        nginx = start([NGINX, "-p", str(run), "-c", str(run / "nginx.conf"), "-e", "stderr"], run)
-        if not started(run / "nginx.pid", nginx, "nginx"):  # nginx writes it once it listens
-            return nginx.wait() or 1
-        print(f"serve-prod: http://{listen_address(host, port)}/ (nginx in front of gunicorn, {workers} workers)",
-              file=sys.stderr, flush=True)
+        for pool in pools:
+            if not started(run / f"{pool.name}.sock", masters[pool.name], f"gunicorn ({pool.name} pool)"):
+                return masters[pool.name].wait() or 1
+        masters["nginx"] = start([NGINX, "-p", str(run), "-c", str(run / "nginx.conf"), "-e", "stderr"], run)
+        runs.record(run, [process.pid for process in masters.values()])
+        if not started(run / "nginx.pid", masters["nginx"], "nginx"):  # nginx writes it once it listens
+            return masters["nginx"].wait() or 1
+        print(f"serve-prod: http://{listen_address(args.host, args.port)}/ (nginx in front of gunicorn: "
+              f"{args.workers} light and {args.heavy_workers} heavy workers)", file=sys.stderr, flush=True)
         os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)  # until a child exits, or Stop
-        name, process = ("nginx", nginx) if nginx.poll() is not None else ("gunicorn", gunicorn)
+        name, process = next((name, process) for name, process in masters.items() if process.poll() is not None)
         print(f"serve-prod: {name} exited with status {process.wait()}; stopping", file=sys.stderr)
         return 1
     except Stop:
@@ -229,17 +266,24 @@ def serve(run: Path, host: str, port: int, workers: int, client_rate: int) -> in
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the clean-up short
             signal.signal(signum, signal.SIG_IGN)
-        stop_all(nginx, gunicorn)
+        stop_all(masters)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address nginx listens on")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (gthread, one thread each)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="gunicorn workers of the light pool (gthread, one thread each)")
+    parser.add_argument("--heavy-workers", type=whole(1, 64), default=2,
+                        help="gunicorn workers of the heavy pool (handwriting and uploads), at a lower CPU priority")
     parser.add_argument("--client-rate", type=whole(1, 1_000_000), default=CLIENT_RATE,
                         help=f"requests per second one client address may send, bursts of twice that "
                              f"(default {CLIENT_RATE}; make bench raises it: its load comes from one address)")
+    parser.add_argument("--samples-per-client", type=whole(1, 32), default=SAMPLES_PER_CLIENT,
+                        help=f"samples requests one client address may have in flight (default {SAMPLES_PER_CLIENT})")
+    parser.add_argument("--heavy-per-client", type=whole(1, 32), default=HEAVY_PER_CLIENT,
+                        help=f"expensive requests one client address may have in flight (default {HEAVY_PER_CLIENT})")
     args = parser.parse_args(argv)
     if not os.access(NGINX, os.X_OK):
         print("serve-prod: nginx is missing: run 'make system-packages' (Debian's nginx)", file=sys.stderr)
@@ -250,9 +294,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    run = Path(tempfile.mkdtemp(prefix="serve-prod-"))
+    for line in runs.reap(Path(tempfile.gettempdir())):  # before anything binds: a crash may hold the port
+        print(line, file=sys.stderr)
+    run = Path(tempfile.mkdtemp(prefix=runs.PREFIX))
     try:
-        return serve(run, args.host, args.port, args.workers, args.client_rate)
+        runs.record(run, [])
+        return serve(run, args)
     finally:
         shutil.rmtree(run, ignore_errors=True)
 

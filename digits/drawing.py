@@ -8,8 +8,10 @@ mass at the centre of 28x28. The web app, the evaluation and the tests all call 
 from __future__ import annotations
 
 import io
+import math
 import re
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -25,10 +27,16 @@ MIN_CONTRAST = 0.1  # less than this between paper and darkest ink: nothing draw
 MAX_INK_SHARE = 0.5  # a digit covers far less of its page; more is a filled or inverted picture
 # Each scan of a progressive JPEG is one more pass over every block of the image, however few bytes it
 # takes: a 2048x2048 file can repeat a 16-byte scan 120,000 times, minutes of CPU for 2 MB. libjpeg's own
-# progressive script has 10 scans (6 for grey); 64 leaves room for any encoder's and costs under a second.
-MAX_SCANS = 64
+# progressive scripts have 6 scans (grey), 10 (colour) and 18 (CMYK), mozjpeg's about 12: 24 leaves room for
+# them. Each scan of a 2048x2048 image costs about 3 ms: the costliest accepted upload (24 scans of CMYK, with
+# what follows the decoding) costs about 0.17 s of CPU (docs/deployment.md), where 64 scans cost 0.27 s.
+MAX_SCANS = 24
 SOS, EOI = 0xDA, 0xD9
 STANDALONE = (0x01, 0xD8)  # TEM and SOI: markers without a length
+# The frame headers of Huffman-coded JPEGs (baseline, extended, progressive, lossless; SOF4 is DHT). Each of their
+# 8x8 blocks takes at least one bit (its DC code) of the scans' coded data. Arithmetic coding (SOF9 on) can take
+# less, so its files are not held to that.
+HUFFMAN_FRAMES = (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7)
 # 0xFF and a marker code; not 0x00 (a 0xFF byte of entropy-coded data, stuffed), RST0-7 (a restart within
 # the scan) nor 0xFF (fill before a marker): the search skips a scan's data to the marker that ends it.
 MARKER = re.compile(rb"\xff([^\x00\xd0-\xd7\xff])")
@@ -60,9 +68,8 @@ def decode(data: bytes) -> Image.Image:
         raise DrawingError(f"the image is larger than {MAX_SIDE}x{MAX_SIDE} pixels")
     if getattr(image, "n_frames", 1) > 1:
         raise DrawingError("the image is animated: send a single still image")
-    if image.format == "JPEG" and jpeg_scans(data, MAX_SCANS + 1) > MAX_SCANS:
-        raise DrawingError(f"the JPEG has too many scans to decode: more than {MAX_SCANS} "
-                           "(a progressive JPEG has about 10)")
+    if image.format == "JPEG":
+        check_jpeg(jpeg_layout(data, MAX_SCANS + 1))
     try:
         image.load()
         return ImageOps.exif_transpose(image)
@@ -70,18 +77,60 @@ def decode(data: bytes) -> Image.Image:
         raise DrawingError("the image file is truncated or damaged") from None
 
 
-def jpeg_scans(data: bytes, limit: int) -> int:
-    """The JPEG's scans, counted up to ``limit``: its segments are walked by their lengths, as libjpeg
-    reads them, so bytes inside metadata (an EXIF thumbnail's own scans) are never counted."""
-    scans, at = 0, 2  # after SOI
+@dataclass(frozen=True)
+class JpegLayout:
+    """What a JPEG's segments say before any pixel is decoded."""
+
+    scans: int  # counted up to the limit asked for
+    blocks: int  # 8x8 blocks of all components, from a Huffman-coded frame's header; 0 for any other
+    coded: int  # bytes of coded data after the scan headers counted
+
+
+def jpeg_layout(data: bytes, limit: int) -> JpegLayout:
+    """The JPEG's scans (up to ``limit``), blocks and coded bytes. Its segments are walked by their lengths, as libjpeg
+    reads them, so bytes inside metadata (an EXIF thumbnail's own scans) are never counted; a scan's coded data
+    runs from its header to the next marker."""
+    scans = blocks = coded = 0
+    at, scan_start = 2, None  # after SOI
     while scans < limit and (marker := MARKER.search(data, at)):
         code, at = marker[1][0], marker.end()
+        if scan_start is not None:
+            coded, scan_start = coded + marker.start() - scan_start, None
         if code == EOI:
             break
-        if code not in STANDALONE:
-            at += int.from_bytes(data[at:at + 2], "big")
-        scans += code == SOS
-    return scans
+        if code in STANDALONE:
+            continue
+        length = int.from_bytes(data[at:at + 2], "big")
+        if code in HUFFMAN_FRAMES and not blocks:
+            blocks = frame_blocks(data[at + 2:at + length])
+        at += length
+        if code == SOS:
+            scans, scan_start = scans + 1, at
+    if scan_start is not None and scans < limit:  # no marker after the last scan: its data runs to the end
+        coded += len(data) - scan_start
+    return JpegLayout(scans, blocks, coded)
+
+
+def frame_blocks(header: bytes) -> int:
+    """8x8 blocks in all components of a frame header (precision, height, width, then each component's sampling
+    factors), each component subsampled from the largest factors; 0 if the header is short or malformed."""
+    height, width = int.from_bytes(header[1:3], "big"), int.from_bytes(header[3:5], "big")
+    factors = [(byte >> 4, byte & 15) for byte in header[7:6 + 3 * header[5]:3]] if len(header) > 5 else []
+    if not factors or len(header) < 6 + 3 * len(factors) or min(min(pair) for pair in factors) == 0:
+        return 0
+    h_max, v_max = max(h for h, _ in factors), max(v for _, v in factors)
+    return sum(math.ceil(math.ceil(width * h / h_max) / 8) * math.ceil(math.ceil(height * v / v_max) / 8)
+               for h, v in factors)
+
+
+def check_jpeg(layout: JpegLayout) -> None:
+    """Refuse what would cost too much to decode, and what holds too little data for its size: a truncated file
+    (or a header patched to claim more pixels than it holds) that libjpeg would decode as grey padding."""
+    if layout.scans > MAX_SCANS:
+        raise DrawingError(f"the JPEG has too many scans to decode: more than {MAX_SCANS} "
+                           "(a progressive JPEG has about 10)")
+    if layout.coded * 8 < layout.blocks:
+        raise DrawingError("the image file is truncated or damaged")
 
 
 def grey(image: Image.Image) -> np.ndarray:

@@ -34,14 +34,14 @@ def score_real(train: np.ndarray, train_labels: np.ndarray, per_digit: int, seed
     """The reference row: real training digits through exactly a generator's sampling and scoring."""
     images, labels, picks = real_sample(train, train_labels, per_digit, seed)
     rest = np.delete(train, picks, axis=0)  # a digit is not novel against itself: measure against the others
-    return score(images, labels, judge_session, ref, novelty_pool=rest) | two_sample(ref.test, images, seed)
+    return score(images, labels, judge_session, ref, novelty_pool=rest) | two_sample(ref, images, seed)
 
 
-def two_sample(test: np.ndarray, samples: np.ndarray, seed: int) -> dict:
-    """C2ST of samples against the real test digits: the mean of its repeats, their spread and each one,
-    with the time they took on this machine."""
+def two_sample(ref: Reference, samples: np.ndarray, seed: int) -> dict:
+    """C2ST of samples against the real test digits (never the training digits, which the generators were
+    fitted to): the mean of its repeats, their spread and each one, with the time they took on this machine."""
     start = time.perf_counter()
-    runs = c2st_runs(test, samples, seed)
+    runs = c2st_runs(ref.test, samples, seed)
     return {"c2st": float(np.mean(runs)), "c2st_sd": float(np.std(runs, ddof=1)), "c2st_runs": runs,
             "c2st_seconds": round(time.perf_counter() - start, 1)}
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         results[model] = {"files": [fingerprint(path) for path in generator.files()],
                           **score(images, labels, judge_session, ref)}
         results[model]["fid_real_ratio"] = results[model]["fid"] / real["fid"]
-        results[model] |= two_sample(ref.test, images, args.seed)
+        results[model] |= two_sample(ref, images, args.seed)
         if generator.style is not None:
             results[model] |= style_scores(generator.style, judge_session, args.per_digit, MORPHS, args.seed)
         if generator.steer is not None:  # slant, weight and width as controls (docs/handwriting.md)

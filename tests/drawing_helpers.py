@@ -36,6 +36,21 @@ def png_header(width: int, height: int) -> bytes:
             + chunk(b"IEND", b""))
 
 
+def claiming_2048(fmt: str, **options) -> bytes:
+    """A 64x64 drawing whose header was patched to say 2048x2048: its data holds a 64th of the pixels it claims."""
+    data = bytearray(encoded(np.asarray(Image.fromarray(stroke_picture()).resize((64, 64))), fmt, **options))
+    if fmt == "JPEG":  # the frame header: marker, length, precision, then height and width
+        at = data.index(b"\xff\xc2" if options.get("progressive") else b"\xff\xc0") + 5
+        data[at:at + 4] = struct.pack(">HH", 2048, 2048)
+    elif fmt == "PNG":  # IHDR's width and height, then its CRC
+        data[16:24] = struct.pack(">II", 2048, 2048)
+        data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    else:  # WebP (VP8): after the key frame's start code, width and height
+        at = data.index(b"\x9d\x01\x2a") + 3
+        data[at:at + 4] = struct.pack("<HH", 2048, 2048)
+    return bytes(data)
+
+
 def animated(fmt: str) -> bytes:
     frames = [Image.fromarray(stroke_picture()), Image.fromarray(255 - stroke_picture())]
     buffer = io.BytesIO()
@@ -53,6 +68,12 @@ HOSTILE = {
     "3000x20 header": (lambda: png_header(3000, 20), "larger than 2048x2048 pixels"),
     "truncated PNG": (lambda: encoded(stroke_picture())[:400], "truncated or damaged"),
     "truncated JPEG": (lambda: encoded(stroke_picture(), "JPEG")[:600], "truncated or damaged"),
+    # Refused from the header and the length of the data alone: libjpeg would decode the rest as grey padding.
+    "64x64 JPEG with a 2048x2048 header": (lambda: claiming_2048("JPEG"), "truncated or damaged"),
+    "64x64 progressive JPEG with a 2048x2048 header": (lambda: claiming_2048("JPEG", progressive=True),
+                                                       "truncated or damaged"),
+    "64x64 PNG claiming 2048x2048": (lambda: claiming_2048("PNG"), "truncated or damaged"),
+    "64x64 WebP claiming 2048x2048": (lambda: claiming_2048("WEBP"), "truncated or damaged"),
     "animated PNG": (lambda: animated("PNG"), "animated"),
     "animated WebP": (lambda: animated("WEBP"), "animated"),
     "animated GIF": (lambda: animated("GIF"), "not a PNG, JPEG or WebP image"),

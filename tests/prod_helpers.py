@@ -3,6 +3,7 @@ for and stopped, ``make serve-prod`` (nginx in front of gunicorn) and the proces
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
 import socket
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import ROOT
-from tests.webapp_helpers import wait_for
+from tests.webapp_helpers import free_port, wait_for
 from webapp.errors import HEADERS
 
 SERVE_PYTHON = ROOT / ".venv-serve" / "bin" / "python"
@@ -69,6 +70,18 @@ def start_serve_prod(port: int, log: Path, env: dict[str, str], ulimit: str = ""
                                 start_new_session=True)
 
 
+@contextlib.contextmanager
+def serving_prod(folder: Path, ulimit: str = "") -> Iterator[Prod]:
+    """``make serve-prod`` on a free port, its stderr in ``folder``, once it answers; all of it stopped afterwards."""
+    log, port = folder / "stderr.log", free_port()
+    process = start_serve_prod(port, log, serve_env(), ulimit)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        yield Prod(port, log, process.pid)
+    finally:
+        end_session(process)
+
+
 def stop_group(process: subprocess.Popen) -> int:
     os.killpg(process.pid, signal.SIGTERM)
     return process.wait(timeout=30)
@@ -99,13 +112,19 @@ def nginx_folder(processes: dict[int, str]) -> Path:
     return Path(masters[0][masters[0].index("-p") + 1])
 
 
+def master_name(command: str) -> str:
+    """``nginx``, or the gunicorn pool a master serves (``light``, ``heavy``: its socket's name)."""
+    if command.startswith("nginx"):
+        return "nginx"
+    return Path(command.split("--bind unix:")[1].split()[0]).stem
+
+
 def masters(session: int) -> dict[str, int]:
-    """nginx's master and gunicorn's (the launcher's children) in a serve-prod session."""
+    """nginx's master and each gunicorn pool's (the launcher's children) in a serve-prod session."""
     processes = session_processes(session)
     launcher = next(pid for pid, cmd in processes.items() if "-m deploy.serve" in cmd)
-    found = {"nginx" if cmd.startswith("nginx") else "gunicorn": pid
-             for pid, cmd in processes.items() if running(pid) and parent(pid) == launcher}
-    assert set(found) == {"nginx", "gunicorn"}, processes
+    found = {master_name(cmd): pid for pid, cmd in processes.items() if running(pid) and parent(pid) == launcher}
+    assert set(found) == {"nginx", "light", "heavy"}, processes
     return found
 
 
@@ -119,6 +138,20 @@ def end_session(process: subprocess.Popen) -> None:
 
 
 # --- answers read off the wire ---------------------------------------------------------------------
+
+def ask(port: int, source: str, method: str, path: str, body: bytes = b"", headers: dict | None = None,
+        timeout: float = 60) -> int:
+    """One request to 127.0.0.1:``port`` on a new connection from the loopback address ``source`` (each one a
+    client of its own to nginx's per-address limits); its status, once the whole answer is read."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
+    try:
+        connection.request(method, path, body=body, headers={"Host": "localhost", **(headers or {})})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
 
 def secured(headers: dict[str, str]) -> bool:
     """Every security header, with its value (header names in lower case)."""

@@ -8,7 +8,7 @@ import torch
 
 from digits.attributes import attributes
 from digits.idx import load_split
-from tests.training_helpers import cpu_recipe
+from tests.training_helpers import cgan_step, cpu_recipe
 from training.consistency import HandConsistency, slant_and_mass
 
 
@@ -81,3 +81,13 @@ def test_the_cgan_pays_the_term_after_its_first_epoch_and_not_when_it_is_off():
     assert on.train_step(x, digit, 1.5)["hand_gap"] > 0
     assert off.train_step(x, digit, 1.5)["hand_gap"] == 0
     assert "hands" in on.state_dict() and on.hands.seen.sum() > 0
+
+
+@pytest.mark.training
+@pytest.mark.parametrize("progress,ramp", [(0.5, 0.0), (1.0, 0.0), (1.5, 0.5), (2.5, 1.0)])
+def test_the_term_is_off_in_the_first_epoch_and_ramps_in_over_the_second(progress, ramp):
+    """With the critic held still, raising --consistency from 1 to 2 adds the ramp's share of the hand gap to the
+    generator's loss: none in the first epoch, half half-way through the second, all of it after."""
+    once, twice = (cgan_step(progress, "--consistency", weight) for weight in ("1", "2"))
+    assert once["hand_gap"] > 0 and torch.equal(once["hand_gap"], twice["hand_gap"])
+    torch.testing.assert_close(twice["g_loss"] - once["g_loss"], ramp * once["hand_gap"])

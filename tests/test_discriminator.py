@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.training_helpers import cpu_recipe
+from tests.training_helpers import cgan_step, cpu_recipe
 from training.discriminator import Discriminator, critic_step, generator_score
 from training.precision import Precision
 
@@ -66,3 +66,12 @@ def test_the_cgan_has_a_classifier_only_when_asked():
     x, digit = batch(4)
     assert off.train_step(x, digit, 1.5)["misread"] == 0
     assert on.train_step(x, digit, 1.5)["misread"] > 0
+
+
+@pytest.mark.training
+def test_the_generator_loss_carries_the_classifiers_term_at_its_weight():
+    """With the critic held still, doubling --classify from 0.5 to 1 adds half the misread cross-entropy to the
+    generator's loss and changes nothing else: the term is in the loss the generator steps on."""
+    half, whole = (cgan_step(0.5, "--classify", weight, "--consistency", "0") for weight in ("0.5", "1"))
+    assert half["misread"] > 0 and torch.equal(half["misread"], whole["misread"])
+    torch.testing.assert_close(whole["g_loss"] - half["g_loss"], 0.5 * half["misread"])

@@ -2,6 +2,8 @@
 whose answers are known in advance, and real digits told apart from copied and collapsed ones."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from digits.generators import open_session
 from digits.idx import load_split
 from digits.measures import fid, real_sample
 from evaluate.__main__ import main as evaluate_main
+from evaluate.__main__ import two_sample
 from evaluate.metrics import GROUP, Reference, all_distinct, groups_of, nearest_distance, score
 
 
@@ -132,6 +135,13 @@ def test_fid_measures_the_samples_against_the_test_digits(reference, judge, rand
     images, digits = random_training_digits
     assert 0.5 < score(images, digits, judge, reference)["fid_ratio"] < 3
     assert score(np.roll(images, 2, axis=2), digits, judge, reference)["fid_ratio"] > 5
+
+
+def test_the_c2st_is_against_the_test_digits_never_the_training_digits(reference):
+    """Test digits as samples, beside training digits moved two pixels right: against the test digits they cannot
+    be told apart (0.5); against those training digits they would be at once (1.0). 500 a side."""
+    ref = dataclasses.replace(reference, test=reference.test[:500], train=np.roll(reference.train[:500], 2, axis=2))
+    assert two_sample(ref, reference.test[500:1000], seed=0)["c2st"] < 0.6
 
 
 def test_copies_of_training_digits_have_no_novelty(reference):

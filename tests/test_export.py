@@ -19,9 +19,10 @@ import export.verify
 from digits.contract import ModelError, check_encoder
 from digits.generators import load_generators
 from digits.idx import load_split
+from digits.judge import open_judge
 from export.__main__ import main as export_main
 from export.checkpoints import rebuild
-from export.choose import chosen
+from export.choose import HeldOut, chosen
 from export.choose import main as choose_main
 from export.onnx import TOLERANCE, parity, to_onnx
 from tests.faults import half_write
@@ -365,6 +366,18 @@ def test_choose_scores_each_epoch_on_the_digits_the_run_held_back(run_dir, mnist
         assert 0.5 <= scores["c2st"] <= 1 and 0 <= scores["accuracy"] <= 1
         assert scores["fid_real_ratio"] > 1.5  # two epochs on 256 digits: far from real handwriting
     assert f"python -m export --checkpoint {runs}/generator_epoch_{record['chosen']}.pt" in capsys.readouterr().out
+
+
+def test_choose_measures_its_c2st_against_held_back_training_digits_never_the_test_digits(mnist, root, tmp_path):
+    """The C2ST's real side is drawn from the training digits the run held back (past its --limit): the test
+    digits are the final measure (python -m evaluate), never the one an epoch is chosen by."""
+    epoch_file = tmp_path / "generator_epoch_1.pt"
+    torch.save({"config": {"limit": 59_000}, "epoch": 1}, epoch_file)  # all HeldOut reads of an epoch file
+    held_out = HeldOut(epoch_file, mnist, open_judge(root / "artifacts" / "judge.onnx", 1), per_digit=20, seed=0)
+    train, _ = load_split(mnist, "train")
+    held_back = {digit.tobytes() for digit in train[59_000:]}
+    versus = np.rint(held_out.versus * 255).astype(np.uint8)
+    assert len(versus) == 200 and all(digit.tobytes() in held_back for digit in versus)
 
 
 def test_choose_refuses_a_run_that_held_no_digits_back(run_dir, mnist, tmp_path, capsys):

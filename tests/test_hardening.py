@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,7 +29,7 @@ from tests.conftest import ROOT
 from tests.drawing_helpers import encoded, stroke_picture
 from tests.prod_helpers import (
     SERVE_PYTHON,
-    Prod,
+    ask,
     end_session,
     masters,
     nginx_folder,
@@ -38,6 +39,7 @@ from tests.prod_helpers import (
     running,
     secured,
     serve_env,
+    serving_prod,
     session_processes,
     start_serve_prod,
     stop_group,
@@ -149,6 +151,15 @@ def test_messages_name_the_allowed_values_never_the_input(client, query):
         assert re.search(r"must be one of cgan, cvae|must be an integer from \d+ to \d+", body)
 
 
+def test_the_apps_answers_to_nginx_refusals_exist_for_nginx_alone(client):
+    """Reached over nginx's unix socket (no peer address) they answer the refusal; from any address, a 404."""
+    for path in ("/_refused/headers", "/api/v1/_refused/request-line"):
+        assert client.get(path).status_code == 404
+        answer = client.get(path, environ_base={"REMOTE_ADDR": ""})
+        assert answer.status_code in (400, 414) and "KB" in answer.get_data(as_text=True)
+    assert client.get("/_refused/other", environ_base={"REMOTE_ADDR": ""}).status_code == 404
+
+
 # --- number parsing ------------------------------------------------------------------------------------
 
 ACCEPTED = [("digit", "0", 0), ("digit", "9", 9), ("seed", "0", 0), ("seed", "4294967295", 4294967295),
@@ -255,14 +266,8 @@ def test_a_setting_from_the_environment_is_parsed_strictly(monkeypatch, capsys):
 
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory):
-    log = tmp_path_factory.mktemp("serve-prod") / "stderr.log"
-    port = free_port()
-    process = start_serve_prod(port, log, serve_env())
-    try:
-        wait_for(f"http://127.0.0.1:{port}/healthz", process)
-        yield Prod(port, log, process.pid)
-    finally:
-        stop_group(process)
+    with serving_prod(tmp_path_factory.mktemp("serve-prod")) as instance:
+        yield instance
 
 
 def raw_answer(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -309,7 +314,7 @@ def test_hostile_headers_through_nginx(prod, route, headers):
     (http_request("/?x=" + "a" * 9000, {"Host": "localhost"}), 414),  # request line over nginx's 8 KB
     (http_request("/", {"Host": "localhost", "Cookie": "c" * 9000}), 400),  # one header over 8 KB
     (http_request("/", {"Host": "localhost", **{f"X-{i}": "v" * 6000 for i in range(6)}}), 400),  # 36 KB of headers
-    (http_request("/healthz", {"Host": "localhost", **{f"X-{i}": "v" for i in range(150)}}), 431),  # gunicorn's
+    (http_request("/healthz", {"Host": "localhost", **{f"X-{i}": "v" for i in range(150)}}), 200),  # gunicorn's 431
     (b"GARBAGE\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: a..b\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n", 400),
@@ -317,6 +322,9 @@ def test_hostile_headers_through_nginx(prod, route, headers):
     (b"POST /?digit=1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000, 413),
     (b"TRACE / HTTP/1.1\r\nHost: localhost\r\n\r\n", 405),
     (b"GET /api/v1/models HTTP/1.1\r\nHost: localhost\r\nExpect: odd\r\n\r\n", 200),
+    (b"GET /_refused/headers HTTP/1.1\r\nHost: localhost\r\n\r\n", 404),  # nginx's internal paths to the app
+    (b"GET /api/v1/_refused/request-line HTTP/1.1\r\nHost: localhost\r\n\r\n", 404),
+    (b"GET /api//v1/%5Frefused/request-line HTTP/1.1\r\nHost: localhost\r\n\r\n", 404),
 ])
 def test_refusals_by_nginx_and_gunicorn_carry_the_security_headers(prod, request_bytes, status):
     got, headers = raw_exchange(prod.port, request_bytes)
@@ -407,23 +415,98 @@ def test_uploads_over_the_apps_limit_are_refused_by_nginx_alone(prod, app_too_la
     assert not [ln for ln in new if "pipe" in ln.lower() or "reset" in ln.lower()], new
 
 
+def many_parts() -> bytes:
+    """An upload of 1.5 MB with 20 fields before its image: over the 16 parts the app reads, refused mid-body."""
+    fields = "".join(f'--b\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\nx\r\n' for i in range(20))
+    return multipart({}, b"\0" * 1_500_000)[0].replace(b"--b\r\n", fields.encode() + b"--b\r\n", 1)
+
+
+@pytest.mark.nginx
+@pytest.mark.parametrize("body,content_type,status", [
+    (many_parts(), "multipart/form-data; boundary=b", 413),
+    (b"a&" * 1_000_000, "application/x-www-form-urlencoded", 415),
+])
+def test_an_upload_refused_before_its_end_is_never_a_502(prod, body, content_type, status):
+    """The app reads the rest of a refused body (unparsed) before it answers: gunicorn closed a connection with a
+    body left unread while nginx was still sending it, and nginx answered about one such request in 150 with a 502."""
+    statuses = Counter(ask(prod.port, "127.0.0.1", "POST", route, body, {"Content-Type": content_type})
+                       for route in ("/api/v1/style", "/draw") for _ in range(150))
+    assert set(statuses) <= {status, 429} and statuses[status] >= 100, statuses  # 429: past 100 requests/s
+
+
 @pytest.mark.nginx
 def test_a_failed_app_during_an_upload_is_a_502_page_never_a_413(prod):
-    """The error page's internal redirect must take any body: an upload's 502 was nginx's own 413."""
+    """The error page's internal redirect must take any body: an upload's 502 was nginx's own 413. It is JSON on
+    the API, as every nginx refusal there, and the page elsewhere."""
     folder = prod.folder()
-    (folder / "gunicorn.sock").rename(folder / "moved.sock")  # gunicorn unreachable, as if it had died:
-    master = masters(prod.session)["gunicorn"]  # and the connections nginx keeps open to it closed
+    (folder / "heavy.sock").rename(folder / "moved.sock")  # the uploads' pool unreachable, as if it had died:
+    master = masters(prod.session)["heavy"]  # and the connections nginx keeps open to it closed
     for worker in subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split():
         os.kill(int(worker), signal.SIGKILL)  # the master starts new ones, on the socket nginx cannot find
     try:
-        for chunked in (False, True):
-            got, headers, body = raw_answer(prod.port, upload_request("/api/v1/style", 1_500_000, chunked))
-            assert (got, headers["content-type"]) == (502, "text/html; charset=utf-8")
-            assert NGINX_ERROR in body.decode()
-            assert secured(headers), headers
+        for route, chunked in (("/api/v1/style", False), ("/api/v1/style", True), ("/draw", False)):
+            got, headers, body = raw_answer(prod.port, upload_request(route, 1_500_000, chunked))
+            assert got == 502 and secured(headers), headers
+            if route == "/draw":
+                assert headers["content-type"] == "text/html; charset=utf-8" and NGINX_ERROR in body.decode()
+            else:
+                assert json.loads(body) == {"error": NGINX_ERROR, "status": 502}
     finally:
-        (folder / "moved.sock").rename(folder / "gunicorn.sock")
-        wait_for(f"http://127.0.0.1:{prod.port}/healthz")
+        (folder / "moved.sock").rename(folder / "heavy.sock")
+        wait_for(f"http://127.0.0.1:{prod.port}/write")  # a page of the heavy pool: its new workers serve
+
+
+def request_line_of(size: int, path: str) -> bytes:
+    """A GET whose request line (without its CRLF) is ``size`` bytes: ``path`` padded with a's."""
+    start, end = f"GET {path}".encode(), b" HTTP/1.1"
+    return start + b"a" * (size - len(start) - len(end)) + end + b"\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
+def with_headers(path: str, count: int, size: int) -> bytes:
+    """A GET with ``count`` header fields of ``size`` bytes each, their CRLF included."""
+    fields = "".join(f"X-{i:04}: {'v' * (size - 10)}\r\n" for i in range(count))
+    return f"GET {path} HTTP/1.1\r\nHost: localhost\r\n{fields}Connection: close\r\n\r\n".encode()
+
+
+def refused_count(port: int, reason: str) -> float:
+    """digits_refused_total for ``reason``, scraped through nginx (this machine may read /metrics)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = re.search(rf'^digits_refused_total{{reason="{reason}"}} (\S+)$', text, re.MULTILINE)
+    return float(found[1]) if found else 0.0
+
+
+SIZED = [  # (request, status, the app's words, metrics reason): gunicorn answered 4,095-8,190 and 140 fields itself
+    (request_line_of(4095, "/api/v1/models?x="), 414, "the query string is longer than 1024 bytes", "oversize_query"),
+    (request_line_of(8190, "/api/v1/models?x="), 414, "the query string is longer than 1024 bytes", "oversize_query"),
+    (request_line_of(8190, "/api/v1/no-such-"), 404, "not found", "not_found"),
+    (request_line_of(8191, "/api/v1/models?x="), 414, "the request line is longer than 8 KB", "oversize_request_line"),
+    (request_line_of(20000, "/?x="), 414, "the request line is longer than 8 KB", "oversize_request_line"),
+    (with_headers("/api/v1/models", 140, 200), 200, "", ""),
+    (with_headers("/healthz", 800, 16), 200, "", ""),  # gunicorn took 100 fields
+    (with_headers("/api/v1/models", 6, 6000), 400, "the headers are longer than 32 KB in all", "oversize_headers"),
+    (with_headers("/", 1, 9000), 400, "a header field is longer than 8 KB", "oversize_headers"),
+]
+
+
+@pytest.mark.nginx
+@pytest.mark.parametrize("request_bytes,status,words,reason", SIZED)
+def test_nginx_refuses_what_is_too_large_in_the_apps_words_and_counts_it(prod, request_bytes, status, words, reason):
+    """Whatever nginx passes on, gunicorn reads (its limits are above nginx's); what nginx refuses for its size the
+    app answers: JSON on the API, the page elsewhere, one log line of its own, one count in /metrics."""
+    before, since = refused_count(prod.port, reason), len(prod.stderr())
+    got, headers, body = raw_answer(prod.port, request_bytes)
+    assert got == status and secured(headers), (got, body[:200])
+    if reason:
+        if b" /api/" in request_bytes.split(b"\r\n")[0]:
+            assert json.loads(body) == {"error": json.loads(body)["error"], "status": status}
+            assert words.lower() in json.loads(body)["error"].lower()
+        else:
+            assert headers["content-type"] == "text/html; charset=utf-8" and words in body.decode()
+        assert refused_count(prod.port, reason) == before + 1
+    time.sleep(0.5)  # log lines are written after the answer
+    new = prod.stderr()[since:].splitlines()
+    assert len(new) == (1 if reason else 0) and all(f"refused {status} GET" in line for line in new), new
 
 
 @pytest.mark.nginx
@@ -528,7 +611,8 @@ def test_instances_share_nothing_and_stop_whole(tmp_path):
         processes = session_processes(first.pid)
         assert any("gunicorn" in cmd for cmd in processes.values()), processes
         folder = nginx_folder(processes)
-        assert (folder / "gunicorn.sock").is_socket() and folder.stat().st_mode & 0o077 == 0
+        assert all((folder / f"{pool}.sock").is_socket() for pool in ("light", "heavy"))
+        assert folder.stat().st_mode & 0o077 == 0
         stop_group(first)
         assert all(gone(pid) for pid in processes)
         assert not folder.exists()
@@ -577,35 +661,81 @@ def test_a_killed_nginx_master_leaves_nothing_on_the_port(tmp_path):
 
 
 @pytest.mark.nginx
-def test_a_killed_gunicorn_master_takes_its_workers_along(tmp_path):
-    """SIGKILL to gunicorn's master: its workers, which would serve on for 10 s or more, go at once."""
+@pytest.mark.parametrize("pool", ["light", "heavy"])
+def test_a_killed_gunicorn_master_takes_its_workers_along(tmp_path, pool):
+    """SIGKILL to a pool's gunicorn master: its workers, which would serve on for 10 s or more, go at once."""
     port = free_port()
     process = start_serve_prod(port, tmp_path / "serve.log", serve_env())
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", process)
-        gunicorn = masters(process.pid)["gunicorn"]
+        gunicorn = masters(process.pid)[pool]
         orphans = workers(gunicorn)
         assert len(orphans) == 2
         os.kill(gunicorn, signal.SIGKILL)
-        assert all(gone(pid, timeout=2) for pid in orphans), "gunicorn's workers outlived their master"
+        assert all(gone(pid, timeout=5) for pid in orphans), "gunicorn's workers outlived their master"
         assert process.wait(timeout=20) != 0 and not listening(port)
     finally:
         end_session(process)
 
 
+def private_temp(tmp_path: Path) -> dict[str, str]:
+    """serve-prod's environment with a temporary folder of its own: the run folders of this test's instances only."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    return serve_env(TMPDIR=str(temp))
+
+
+def restarted(port: int, log: Path, env: dict[str, str], folder: Path) -> None:
+    """serve-prod started again on ``port``: it serves, and the crashed instance's run folder is gone."""
+    again = start_serve_prod(port, log, env)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", again)
+        for _ in range(5):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/generate?digit=4", timeout=10) as response:
+                assert response.status == 200
+        assert not folder.exists()
+        assert f"serve-prod: removed {folder}, left by a crashed instance" in log.read_text()
+    finally:
+        end_session(again)
+
+
 @pytest.mark.nginx
 def test_a_killed_launcher_takes_nginx_and_gunicorn_along(tmp_path):
-    """SIGKILL to deploy.serve itself (nothing to clean up after it): both masters, in groups of their own,
-    are stopped by the kernel's SIGTERM, their workers with them."""
-    port = free_port()
-    process = start_serve_prod(port, tmp_path / "serve.log", serve_env())
+    """SIGKILL to deploy.serve itself (nothing to clean up after it): every master, in a group of its own,
+    is stopped by the kernel's SIGTERM, its workers with it. The run folder it leaves, the next start removes."""
+    port, env = free_port(), private_temp(tmp_path)
+    process = start_serve_prod(port, tmp_path / "serve.log", env)
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", process)
         found = masters(process.pid)
+        folder = nginx_folder(session_processes(process.pid))
         launcher = parent(found["nginx"])
-        everything = [*found.values(), *workers(found["nginx"]), *workers(found["gunicorn"])]
+        everything = [*found.values(), *(pid for master in found.values() for pid in workers(master))]
         os.kill(launcher, signal.SIGKILL)
         assert all(gone(pid, timeout=5) for pid in everything), "a master or worker outlived deploy.serve"
-        assert not listening(port)
+        assert not listening(port) and folder.exists()
+    finally:
+        end_session(process)
+    restarted(port, tmp_path / "again.log", env, folder)
+
+
+@pytest.mark.nginx
+def test_a_launcher_and_nginx_killed_together_leave_nothing_the_next_start_does_not_stop(tmp_path):
+    """SIGKILL to deploy.serve and nginx's master at once: nginx's worker, orphaned, keeps the port (answering
+    502) and the run folder stays. The next serve-prod on the same port stops it before binding, and serves."""
+    port, env = free_port(), private_temp(tmp_path)
+    process = start_serve_prod(port, tmp_path / "serve.log", env)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        found = masters(process.pid)
+        folder, orphans = nginx_folder(session_processes(process.pid)), workers(found["nginx"])
+        pools = [pid for name in ("light", "heavy") for pid in (found[name], *workers(found[name]))]
+        for pid in (parent(found["nginx"]), found["nginx"]):
+            os.kill(pid, signal.SIGKILL)
+        assert all(gone(pid, timeout=20) for pid in pools), "gunicorn outlived deploy.serve"
+        assert all(running(pid) for pid in orphans) and listening(port), "the crash left nothing behind"
+        assert raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")[0] == 502
+        restarted(port, tmp_path / "again.log", env, folder)
+        assert not any(running(pid) for pid in orphans)
     finally:
         end_session(process)

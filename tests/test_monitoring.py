@@ -2,6 +2,7 @@
 make serve-prod; labels never take a value from the request; refused to addresses outside FLASK_METRICS_ALLOW."""
 from __future__ import annotations
 
+import io
 import socket
 import urllib.error
 import urllib.request
@@ -11,7 +12,8 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.prod_helpers import SERVE_PYTHON, server_process
+from tests.drawing_helpers import encoded, stroke_picture
+from tests.prod_helpers import SERVE_PYTHON, ask, server_process
 from tests.webapp_helpers import free_port
 
 MIX = (  # (path, times): 200s with images, 400s, a 404 on a path nobody should find as a label
@@ -53,6 +55,20 @@ def test_a_known_mix_is_counted_exactly_in_process(client):
     assert_counts(before, after)
     onnx = ("digits_onnxruntime_seconds_count", (("graph", "generator"), ("model", "cvae")))
     assert after[onnx] - before.get(onnx, 0) == 12
+
+
+def test_an_upload_counts_the_images_it_draws_and_not_what_the_encoder_reads(client):
+    """A style upload writing "2026" 3 times: 12 digits and the reconstruction are images (the style graph, two
+    runs); the encoder's one run reads a style, which is not an image."""
+    before = samples(client.get("/metrics").get_data(as_text=True))
+    fields = {"digit": "1", "text": "2026", "count": "3", "image": (io.BytesIO(encoded(stroke_picture())), "one.png")}
+    assert client.post("/api/v1/style", data=fields, content_type="multipart/form-data").status_code == 200
+    after = samples(client.get("/metrics").get_data(as_text=True))
+    moved = {key: after[key] - before.get(key, 0) for key in after
+             if key[0] in ("digits_images_total", "digits_onnxruntime_seconds_count") and after[key] != before.get(key)}
+    assert moved == {("digits_images_total", (("model", "cvae"), ("route", "/api/v1/style"))): 3 * 4 + 1,
+                     ("digits_onnxruntime_seconds_count", (("graph", "style"), ("model", "cvae"))): 2,
+                     ("digits_onnxruntime_seconds_count", (("graph", "encoder"), ("model", "cvae"))): 1}
 
 
 def test_with_metrics_off_nothing_is_counted_and_there_is_no_endpoint(client):
@@ -97,12 +113,19 @@ def fetch(url: str) -> int:
         return exc.code
 
 
+def fetch_in_turn(port: int, paths: list[str], client: str) -> list[int]:
+    """``paths`` one after the other from one address: within every per-client limit of nginx."""
+    return [ask(port, client, "GET", path, timeout=30) for path in paths]
+
+
 @pytest.mark.nginx
 def test_a_known_mix_across_both_workers_is_counted_exactly_in_one_scrape(prod):
     before = samples(urllib.request.urlopen(f"{prod}/metrics", timeout=30).read().decode())
     paths = [path for path, times in MIX for _ in range(times)]
-    with ThreadPoolExecutor(8) as pool:  # concurrent: both workers take a share
-        statuses = list(pool.map(lambda path: fetch(prod + path), paths))
+    port = int(prod.rsplit(":", 1)[1])
+    with ThreadPoolExecutor(8) as pool:  # 8 clients at once, from 8 addresses: every worker of both pools takes a share
+        turns = pool.map(lambda i: fetch_in_turn(port, paths[i::8], f"127.0.2.{i + 1}"), range(8))
+        statuses = [status for turn in turns for status in turn]
     assert sorted(set(statuses)) == [200, 400, 404]
     after = samples(urllib.request.urlopen(f"{prod}/metrics", timeout=30).read().decode())
     assert_counts(before, after)

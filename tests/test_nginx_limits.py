@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.serve import NGINX_ERROR, OPEN_FILES, WORKER_CONNECTIONS
+from deploy.serve import HEAVY_PER_CLIENT, NGINX_ERROR, OPEN_FILES, SAMPLES_PER_CLIENT, WORKER_CONNECTIONS
 from tests.conftest import ROOT
 from tests.prod_helpers import (
     SERVE_PYTHON,
@@ -29,9 +29,9 @@ from tests.prod_helpers import (
     read_until_closed,
     secured,
     serve_env,
-    start_serve_prod,
+    serving_prod,
 )
-from tests.webapp_helpers import free_port, wait_for
+from tests.webapp_helpers import free_port
 
 pytestmark = pytest.mark.nginx
 
@@ -43,14 +43,8 @@ UPLOAD_HEADERS = (b"POST /api/v1/style HTTP/1.1\r\nHost: localhost\r\n"
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory) -> Iterator[Prod]:
     """serve-prod started with a soft limit of 4,096 open files, short of what nginx needs: it raises its own."""
-    log = tmp_path_factory.mktemp("serve-prod") / "stderr.log"
-    port = free_port()
-    process = start_serve_prod(port, log, serve_env(), ulimit="-Sn 4096")
-    try:
-        wait_for(f"http://127.0.0.1:{port}/healthz", process)
-        yield Prod(port, log, process.pid)
-    finally:
-        end_session(process)
+    with serving_prod(tmp_path_factory.mktemp("serve-prod"), ulimit="-Sn 4096") as instance:
+        yield instance
 
 
 def connect(port: int, client: str) -> socket.socket:
@@ -148,26 +142,61 @@ def test_half_sent_headers_from_one_client_leave_room_for_the_others(limited):
     assert len(new) <= 2, (len(new), new[:5])
 
 
-def test_one_client_past_32_requests_in_progress_gets_429s(limited):
-    """Uploads from one address whose bodies never come: the 33rd on are refused at once (429, the page,
-    the security headers, no log line), while another address is served."""
+def held(port: int, client: str, head: bytes, count: int) -> list[socket.socket]:
+    """``count`` requests from ``client`` whose bodies never come, sent in order (each in progress before the next)."""
+    socks = [connect(port, client) for _ in range(count)]
+    for sock in socks:
+        sock.sendall(head)
+        time.sleep(0.005)
+    time.sleep(0.5)
+    return socks
+
+
+def refused_at_once(socks: list[socket.socket]) -> int:
+    """How many were answered already (each must be a 429 with the security headers): the rest are in progress."""
+    answered = [sock for sock in socks if select.select([sock], [], [], 0)[0]]
+    for sock in answered:
+        status, headers = parse_head(sock.recv(65536).partition(b"\r\n\r\n")[0])
+        assert status == 429 and secured(headers), headers
+    return len(answered)
+
+
+def pending_body(route: str) -> bytes:
+    return f"POST {route} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n".encode()
+
+
+@pytest.mark.parametrize("route,client,allowed", [
+    ("/healthz", "127.0.0.3", 32),  # any route: 32 in progress
+    ("/api/v1/generate", "127.0.0.11", SAMPLES_PER_CLIENT),  # samples
+    ("/api/v1/style", "127.0.0.12", HEAVY_PER_CLIENT),  # expensive: an upload
+    ("/api/v1/number", "127.0.0.13", HEAVY_PER_CLIENT),  # expensive: handwriting
+])
+def test_one_client_past_its_requests_in_progress_gets_429s(limited, route, client, allowed):
+    """Requests from one address whose bodies never come: past the route class's limit each is refused at once
+    (429, the page, the security headers, no log line), while another address is served on the same route."""
     since = len(limited.stderr())
-    held = [connect(limited.port, "127.0.0.3") for _ in range(40)]
+    socks = held(limited.port, client, pending_body(route), allowed + 8)
+    other = held(limited.port, client.replace("127.0.0.", "127.0.1."), pending_body(route), 1)
     try:
-        for sock in held:
-            sock.sendall(UPLOAD_HEADERS)
-            time.sleep(0.005)  # in order: the first 32 are in progress before the next arrives
-        time.sleep(0.5)
-        answered = [sock for sock in held if select.select([sock], [], [], 0)[0]]
-        assert len(answered) == 8
-        for sock in answered:
-            status, headers = parse_head(sock.recv(65536).partition(b"\r\n\r\n")[0])
-            assert status == 429 and secured(headers), headers
+        assert refused_at_once(socks) == 8
+        assert refused_at_once(other) == 0, "another address was refused"
         assert healthz_s(limited.port) < 1
     finally:
-        for sock in held:
+        for sock in socks + other:
             sock.close()
     assert new_lines(limited, since) == []
+
+
+@pytest.mark.parametrize("first,second,client", [("/api/v1/style", "/api/v1/number", "127.0.0.16"),
+                                                 ("/write", "/draw", "127.0.0.17")])
+def test_uploads_and_handwriting_share_one_count(limited, first, second, client):
+    """An address with an upload in progress is refused a handwriting request, and the other way round."""
+    socks = held(limited.port, client, pending_body(first), 1) + held(limited.port, client, pending_body(second), 1)
+    try:
+        assert refused_at_once(socks) == 1
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def pipelined(port: int, client: str, count: int) -> list[tuple[int, dict[str, str], bytes]]:
@@ -237,9 +266,9 @@ def test_a_client_that_stops_sending_is_dropped_within_12_s(limited):
 
 
 def test_uploads_dribbled_slower_than_the_timeout_never_hold_a_worker(limited):
-    """Two uploads (one per gunicorn worker) sending a few bytes a second for 8 s: nginx holds them until
-    their bodies are whole, so /healthz answers within 1 s throughout."""
-    uploads = [connect(limited.port, "127.0.0.6") for _ in range(2)]
+    """Two uploads (one per worker of the heavy pool, from two addresses) sending a few bytes a second for 8 s:
+    nginx holds them until their bodies are whole, so /healthz answers within 1 s throughout."""
+    uploads = [connect(limited.port, client) for client in ("127.0.0.6", "127.0.0.8")]
     try:
         for sock in uploads:
             sock.sendall(UPLOAD_HEADERS)

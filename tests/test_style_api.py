@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from digits import handwriting
 from digits.drawing import normalise
@@ -120,10 +121,42 @@ def test_a_missing_or_empty_or_repeated_image_is_refused(client, drawing):
     assert_refused(post(client, {"digit": "3"}, b"", name=""), 400, required)  # a form sent with no file chosen
     twice = {"digit": "3", "image": [(io.BytesIO(drawing), "a.png"), (io.BytesIO(drawing), "b.png")]}
     assert_refused(client.post("/api/v1/style", data=twice), 400, "image is given 2 times")
-    not_multipart = client.post("/api/v1/style", data="digit=3&image=xq",
-                                content_type="application/x-www-form-urlencoded")
-    assert_refused(not_multipart, 400, required)
     assert client.get("/api/v1/style").status_code == 405
+
+
+def refusals(client, reason: str) -> float:
+    """digits_refused_total for ``reason``, as /metrics says it now."""
+    for family in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True)):
+        for sample in family.samples:
+            if sample.name == "digits_refused_total" and sample.labels == {"reason": reason}:
+                return sample.value
+    return 0.0
+
+
+@pytest.mark.parametrize("route", ["/api/v1/style", "/draw"])
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", "application/json",
+                                          "multipart/mixed; boundary=b", None])
+def test_a_body_that_is_not_multipart_is_refused_unparsed(client, route, content_type):
+    """415, JSON on the API and the page with its form elsewhere, counted once: a url-encoded form is never
+    parsed (2 MB of empty fields cost Werkzeug seconds of CPU, with no limit on their number)."""
+    before = refusals(client, "not_multipart")
+    response = client.post(route, data=b"digit=3&image=xq&" + b"a&" * 1_000_000,
+                           headers={"Content-Type": content_type} if content_type else {})
+    assert_refused(response, 415, "send the drawing as multipart/form-data: an image file and a few short fields")
+    assert response.is_json == (route == "/api/v1/style")
+    if route == "/draw":
+        assert 'role="alert"' in response.get_data(as_text=True) and 'id="draw-form"' in response.get_data(as_text=True)
+    assert refusals(client, "not_multipart") == before + 1
+
+
+def test_only_the_uploads_take_a_post_and_every_other_route_refuses_one_unread(app, client):
+    """Nowhere else can a form be parsed: every other route answers a url-encoded POST with a 405."""
+    posting = sorted(rule.rule for rule in app.url_map.iter_rules() if "POST" in rule.methods)
+    assert posting == ["/api/v1/style", "/draw"]
+    for rule in app.url_map.iter_rules():
+        if rule.rule not in posting and "<" not in rule.rule:
+            response = client.post(rule.rule, data=b"a&" * 1_000, content_type="application/x-www-form-urlencoded")
+            assert response.status_code == 405, rule.rule
 
 
 class Unreadable(io.BytesIO):
@@ -136,10 +169,13 @@ class Unreadable(io.BytesIO):
 
 
 @pytest.mark.parametrize("route", ["/api/v1/style", "/draw"])
-def test_an_oversize_body_is_refused_before_it_is_read(client, route):
-    response = client.post(route, input_stream=Unreadable(), content_type="multipart/form-data; boundary=x",
+@pytest.mark.parametrize("content_type", ["multipart/form-data; boundary=x", "application/x-www-form-urlencoded"])
+def test_an_oversize_body_is_refused_before_it_is_read_and_counted_once(client, route, content_type):
+    before = refusals(client, "oversize_body")
+    response = client.post(route, input_stream=Unreadable(), content_type=content_type,
                            environ_overrides={"CONTENT_LENGTH": str(UPLOAD_LIMIT + 1)})
     assert_refused(response, 413, "the upload is too large: send one image of up to 2 MB")
+    assert refusals(client, "oversize_body") == before + 1
     if route == "/draw":
         assert 'role="alert"' in response.get_data(as_text=True) and 'id="draw-form"' in response.get_data(as_text=True)
 

@@ -18,7 +18,7 @@ from digits.idx import load_split
 from tests.training_helpers import assert_same_run, cpu_recipe
 from training import checkpoint
 from training.cvae import CVAE
-from training.ema import averaged_weights
+from training.ema import averaged_weights, ema_with_warmup
 from training.models import GENERATORS
 from training.train import main
 
@@ -116,6 +116,18 @@ def test_both_models_ship_their_weight_average_and_the_cvae_its_prior_fitted_to_
         cvae.eval().fit_prior(torch.from_numpy(images[:LIMIT]).unsqueeze(1), torch.from_numpy(labels[:LIMIT]).long())
         for name, value in cvae.decoder.prior.state_dict().items():
             torch.testing.assert_close(value, prior[name], msg=name)
+
+
+def test_a_full_checkpoint_ships_the_same_weight_average_as_its_epoch_file(two_epochs, model):
+    """export rebuilds a generator from either file a run writes: from the full checkpoint too it is the weight
+    average (which the last epoch file holds), never the trained weights."""
+    module = GENERATORS[model]
+    full = module.shipped(checkpoint.load(two_epochs / "checkpoint.pt"))
+    epoch = module.shipped(checkpoint.load(two_epochs / "generator_epoch_2.pt"))
+    assert set(full) == set(epoch)
+    for name, part in full.items():
+        want = epoch[name].state_dict()
+        assert all(torch.equal(value, want[key]) for key, value in part.state_dict().items()), name
 
 
 def test_grid_is_a_10_row_png_with_distinct_rows(two_epochs):
@@ -235,3 +247,36 @@ def test_the_critic_gets_gradients_from_its_own_step_only(name):
     x = torch.rand(8, 1, 28, 28)
     recipe.train_step(x, torch.arange(8), 1.0)
     assert len(received) == weights
+
+
+def test_the_cgan_weight_average_follows_every_step():
+    """The average starts as the trained weights after the first step and then moves towards each step's weights
+    by its warm-up decay (training/ema.py): it is updated after every step, from the trained generator."""
+    recipe = cpu_recipe("cgan")
+    x, digit = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
+    trained = []
+    for _ in range(2):
+        recipe.train_step(x, digit, 0.5)
+        trained.append({name: value.detach().clone() for name, value in recipe.G.named_parameters()})
+    average = dict(recipe.ema.module.named_parameters())
+    step = ema_with_warmup(1.0)  # after one update the warm-up's decay, 2/11, is below any --ema-decay's
+    for name, second in trained[1].items():
+        torch.testing.assert_close(average[name].detach(), step(trained[0][name], second, torch.tensor(1)), msg=name)
+    assert any(not torch.equal(trained[0][name], second) for name, second in trained[1].items())
+
+
+def test_the_cvae_balances_its_critic_at_the_decoders_last_layer():
+    """The adversarial weight is the ratio of the reconstruction's and the critic's gradient norms at the
+    decoder's last layer (Esser et al., 2021), taken there: both gradients pass through it, then the step's own."""
+    torch.manual_seed(0)
+    recipe = cpu_recipe("cvae")
+    seen: list[torch.Tensor] = []
+    hook = recipe.model.decoder.out[-1].weight.register_hook(lambda grad: seen.append(grad.detach().clone()))
+    try:
+        weight = recipe.train_step(torch.rand(16, 1, 28, 28), torch.arange(16) % 10, 100.0)["adv_weight"]
+    finally:
+        hook.remove()
+    assert len(seen) == 3, "the two gradients the weight is made of were not taken at the decoder's last layer"
+    recon, critic, step = seen
+    torch.testing.assert_close(weight, recipe.adversarial * recon.norm() / (critic.norm() + 1e-4))
+    torch.testing.assert_close(step, recon + weight * critic)

@@ -20,6 +20,18 @@ def cpu_recipe(model: str, *flags: str):
     return GENERATORS[model].Recipe(config, cpu, lambda m: m, Precision(cpu))
 
 
+def cgan_step(progress: float, *flags: str) -> dict[str, torch.Tensor]:
+    """One CGAN step (16 random images) from a fixed start, its critic's learning rate 0: two calls that differ
+    only in a loss weight see the same critic and the same fakes, so their generator losses differ by exactly
+    that weight's term."""
+    torch.manual_seed(0)
+    recipe = cpu_recipe("cgan", *flags)
+    for group in recipe.opt_D.param_groups:
+        group["lr"] = 0.0
+    torch.manual_seed(1)
+    return recipe.train_step(torch.rand(16, 1, 28, 28), torch.arange(16) % 10, progress)
+
+
 def tensors(state: dict, prefix: str = "") -> dict[str, torch.Tensor]:
     """Every tensor of a nested state dict, by dotted path."""
     out: dict[str, torch.Tensor] = {}

@@ -14,7 +14,7 @@ from typing import BinaryIO
 import numpy as np
 from flask import Blueprint, current_app, jsonify, render_template, request
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.formparser import FormDataParser
 
 from digits import handwriting
@@ -31,6 +31,17 @@ VARIATION = 0.3  # rows after the first: the inferred style plus N(0, VARIATION^
 DEFAULT_TEXT = "0123456789"
 TOO_LARGE = "the upload is too large: send one image of up to 2 MB and a few short fields"
 NO_IMAGE = "image is required: a PNG, JPEG or WebP file (up to 2 MB, 2048x2048) of one digit"
+NOT_MULTIPART = "send the drawing as multipart/form-data: an image file and a few short fields"
+
+
+class NotMultipart(UnsupportedMediaType):
+    """An upload route reads multipart/form-data only: Werkzeug bounds no other form's parts or parsing time."""
+
+    description = NOT_MULTIPART
+
+
+# The upload's own refusals, by status: the message and the metrics reason.
+REFUSALS = {413: (TOO_LARGE, "oversize_body"), 415: (NOT_MULTIPART, "not_multipart")}
 
 
 @dataclass(frozen=True)
@@ -66,11 +77,25 @@ def in_memory(*_args, **_kwargs) -> BinaryIO:
     return io.BytesIO()
 
 
+def discard_rest() -> None:
+    """Read what is left of a body within the limit to its end, parsing none of it (2 MB: about a millisecond). A
+    worker that answers with a body unread closes the connection while nginx may still be sending that body, which
+    nginx then answers with a 502. A body over the limit (never sent on by nginx) is left unread."""
+    if request.content_length is not None and request.content_length <= UPLOAD_LIMIT:
+        while request.stream.read(64 * 1024):
+            pass
+
+
 def upload() -> tuple[MultiDict, bytes]:
-    """The form fields and the image bytes; a body over UPLOAD_LIMIT is a 413 before any of it is read."""
+    """The form fields and the image bytes. Refused before any of the body is parsed: one over UPLOAD_LIMIT (413,
+    before it is read) or not multipart (415: Werkzeug bounds neither the parts nor the time of a url-encoded form,
+    seconds of CPU for 2 MB of ``a&a&...``)."""
     request.max_content_length = UPLOAD_LIMIT
+    stream = request.stream  # a body over the limit: 413 here, from Content-Length, before a byte is read
+    if request.mimetype != "multipart/form-data":
+        raise NotMultipart()
     parser = FormDataParser(in_memory, max_content_length=UPLOAD_LIMIT, max_form_parts=16)
-    _, form, files = parser.parse(request.stream, request.mimetype, request.content_length, request.mimetype_params)
+    _, form, files = parser.parse(stream, request.mimetype, request.content_length, request.mimetype_params)
     image = params.single(files, "image")
     if image is None or not image.filename:
         raise params.InvalidParameter(NO_IMAGE)
@@ -152,8 +177,12 @@ def bad_drawing(exc: DrawingError):
 
 
 @bp.errorhandler(RequestEntityTooLarge)
-def too_large(exc: RequestEntityTooLarge):
+@bp.errorhandler(NotMultipart)
+def refused_upload(exc: HTTPException):
+    """JSON on the API, the drawing page with its form elsewhere; counted once either way."""
+    discard_rest()
+    message, reason = REFUSALS[exc.code]
     if errors.wants_json():
-        return errors.refuse(413, TOO_LARGE, "oversize_body")
-    monitoring.count_refusal("oversize_body")
-    return render_page(413, error=TOO_LARGE)
+        return errors.refuse(exc.code, message, reason)
+    monitoring.count_refusal(reason)
+    return render_page(exc.code, error=message)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask.globals import request_ctx
-from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
+from werkzeug.exceptions import HTTPException, InternalServerError, NotFound, SecurityError
 
 from webapp import monitoring, pages
 from webapp.params import InvalidParameter
@@ -49,6 +49,13 @@ def error_response(status: int, message: str) -> Reply:
 
 # The refusal reason (a metrics label) of each HTTP error the framework raises.
 REASONS = {403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "oversize_body", 414: "oversize_query"}
+# What nginx refuses for its size before any of it reaches a worker (deploy/nginx.conf.template), then hands to
+# the app to answer and count: (status, message, metrics reason), by the internal path's last part.
+NGINX_REFUSALS = {
+    "request-line": (414, "the request line is longer than 8 KB", "oversize_request_line"),
+    "headers": (400, "a header field is longer than 8 KB, or the headers are longer than 32 KB in all",
+                "oversize_headers"),
+}
 
 
 def refuse(status: int, message: str, reason: str) -> Reply:
@@ -65,6 +72,14 @@ def init_app(app: Flask) -> None:
         if len(request.query_string) > limit:
             return refuse(414, f"the query string is longer than {limit} bytes", "oversize_query")
         return None
+
+    @app.get("/_refused/<kind>")
+    @app.get("/api/v1/_refused/<kind>")
+    def refused_by_nginx(kind: str) -> Reply:
+        """Reached only from nginx, over its unix socket (no peer address): to anyone else it does not exist."""
+        if request.remote_addr or kind not in NGINX_REFUSALS:
+            raise NotFound()
+        return refuse(*NGINX_REFUSALS[kind])
 
     @app.after_request
     def secure(response: Response) -> Response:
