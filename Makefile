@@ -36,7 +36,7 @@ critic: $(VENV)/.installed
 	$(VENV)/bin/python -m export --model critic --checkpoint runs/$(MODEL)_critic/checkpoint.pt
 
 judge: $(VENV)/.installed
-	$(VENV)/bin/python -m training.judge --data-dir $(DATA_DIR)
+	$(VENV)/bin/python -m training.train_judge --data-dir $(DATA_DIR)
 	$(VENV)/bin/python -m export --model judge
 
 # Evaluation runs in the serve venv on purpose: it needs onnxruntime and numpy, not torch.

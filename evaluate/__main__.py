@@ -14,10 +14,10 @@ from digits.files import atomic_path
 from digits.generators import ModelError, load_generators
 from digits.grid import save_grid
 from digits.idx import DataError, load_split
-from digits.judge import open_judge
+from digits.judging import open_judge
 from digits.measures import real_sample, samples_per_digit
 from digits.records import fingerprint
-from evaluate.drawings import drawing_scores
+from evaluate.drawn_scores import drawing_scores
 from evaluate.metrics import Reference, score
 from evaluate.report import report_tables
 from evaluate.steer import steer_scores

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digits.judge import judge
+from digits.judging import judge
 from digits.measures import fid
 
 GROUP = 5

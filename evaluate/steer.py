@@ -8,7 +8,7 @@ import onnxruntime as ort
 from digits import handwriting
 from digits.attributes import NAMES
 from digits.generators import Steer, Style
-from digits.judge import judge
+from digits.judging import judge
 from digits.steer import TEXT, measure, steered
 
 STEPS = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])

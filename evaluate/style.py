@@ -11,7 +11,7 @@ import numpy as np
 
 from digits import handwriting
 from digits.generators import Style
-from digits.judge import judge
+from digits.judging import judge
 from digits.measures import row_consistency
 
 MORPH_FRAMES = 8

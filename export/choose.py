@@ -25,7 +25,7 @@ from digits.files import atomic_path
 from digits.generators import OnnxGenerator, Style
 from digits.handwriting import hands, write
 from digits.idx import DataError, load_split
-from digits.judge import judge, open_judge
+from digits.judging import judge, open_judge
 from digits.measures import fid, real_sample, row_consistency, samples_per_digit
 from export.checkpoints import rebuild
 from export.onnx import to_onnx

@@ -9,8 +9,8 @@ from torch import nn
 
 from digits.contract import check_critic
 from digits.files import atomic_path, file_sha256
-from export.card import card, write_card
 from export.checkpoints import export_metadata
+from export.model_card import card, write_card
 from export.verify import ExportError, build, image_feeds
 
 MEASURED = ("quantile", "calibration_accuracy", "acceptance", "learned", "calibrated", "decided", "c2st_plain",

@@ -14,8 +14,8 @@ from digits.contract import check_encoder, check_generator, check_style, sha256
 from digits.files import atomic_path
 from digits.generators import OnnxGenerator, Style, noise, open_session
 from digits.grid import save_grid
-from export.card import card, write_card
 from export.checkpoints import export_metadata
+from export.model_card import card, write_card
 from export.steer import steer_file
 from export.verify import build, generator_feeds, image_feeds, style_feeds
 from training.conditioning import Styled

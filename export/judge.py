@@ -8,8 +8,8 @@ from torch import nn
 
 from digits.contract import check_judge
 from digits.files import atomic_path
-from export.card import card, write_card
 from export.checkpoints import export_metadata
+from export.model_card import card, write_card
 from export.verify import build, image_feeds
 
 

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from digits.files import atomic_folder
 from digits.generators import OnnxGenerator, load_generators
 from digits.idx import DataError
-from generate.card import CARD_NAME, make_card
+from generate.dataset_card import CARD_NAME, make_card
 from generate.sampling import images_in_batches, latents
 from generate.writers import FORMATS
 

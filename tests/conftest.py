@@ -9,15 +9,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.paths import CHROMIUM, ROOT, SERVE_PYTHON, mnist_dir
+
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
-
-
-def mnist_dir() -> Path:
-    """``MNIST_DIR`` when set, else ``../shared/mnist`` beside the checkout."""
-    return Path(os.environ.get("MNIST_DIR", ROOT.parent / "shared" / "mnist"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -69,8 +64,6 @@ def proxied_client():
 
 @pytest.fixture(scope="module")
 def serve_python() -> Path:
-    from tests.prod_helpers import SERVE_PYTHON
-
     assert SERVE_PYTHON.exists(), "the serve venv is missing: run `make test` (it builds .venv-serve)"
     return SERVE_PYTHON
 

@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from digits.drawing import MAX_BYTES
+from digits.drawn_digit import MAX_BYTES
 
 
 def encoded(pixels: np.ndarray, fmt: str = "PNG", **options) -> bytes:

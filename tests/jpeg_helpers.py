@@ -6,7 +6,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from digits.drawing import MAX_SCANS, MAX_SIDE
+from digits.drawn_digit import MAX_SCANS, MAX_SIDE
 
 SCAN_BOMB_BYTES = 2_000_000  # under the 2 MB upload limit, with room for the multipart envelope
 

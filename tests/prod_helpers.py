@@ -12,11 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.paths import ROOT
 from tests.webapp_helpers import free_port, wait_for
 from webapp.errors import HEADERS
-
-SERVE_PYTHON = ROOT / ".venv-serve" / "bin" / "python"
 
 
 def serve_env(**extra: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from training.board import FOLDER
+from training.tensorboard_log import FOLDER
 from training.train import main
 
 pytestmark = pytest.mark.training

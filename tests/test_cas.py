@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.paths import ROOT
 from training.cas import main
 
 pytestmark = pytest.mark.training

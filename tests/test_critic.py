@@ -14,7 +14,7 @@ from digits.files import file_sha256
 from digits.generators import Critic, load_generators, noise
 from digits.idx import load_split, write_idx
 from export.__main__ import main as export_main
-from tests.conftest import ROOT
+from tests.paths import ROOT
 from training import checkpoint
 from training.critic import Calibrated, TorchSession, decide, splits
 from training.critic import main as critic_main

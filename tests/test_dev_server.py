@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.paths import ROOT
 from tests.prod_helpers import server_process
 from tests.webapp_helpers import free_port
 from webapp.errors import HEADERS

@@ -1,4 +1,4 @@
-"""digits/drawing.py: real digits drawn large come back as themselves; every way round gives one digit;
+"""digits/drawn_digit.py: real digits drawn large come back as themselves; every way round gives one digit;
 hostile files are refused by name of the problem, before their pixels are decoded."""
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from digits.drawing import MAX_SCANS, DrawingError, normalise
+from digits.drawn_digit import MAX_SCANS, DrawingError, normalise
 from digits.idx import load_split
-from evaluate.drawings import as_drawing
+from evaluate.drawn_scores import as_drawing
 from tests.drawing_helpers import HOSTILE, encoded, stroke_picture
 from tests.jpeg_helpers import SCAN_BOMB_BYTES, cmyk_stroke, repeated_scans, scan_bomb
 

@@ -19,7 +19,7 @@ import export.verify
 from digits.contract import ModelError, check_encoder
 from digits.generators import load_generators
 from digits.idx import load_split
-from digits.judge import open_judge
+from digits.judging import open_judge
 from export.__main__ import main as export_main
 from export.checkpoints import rebuild
 from export.choose import HeldOut, chosen

@@ -11,7 +11,7 @@ import torch
 from digits.contract import ModelError
 from export.from_onnx import initializers, state_from, torch_generator
 from export.onnx import parity
-from tests.conftest import ROOT
+from tests.paths import ROOT
 from training.models import GENERATORS
 
 FILES = {name: ROOT / "artifacts" / module.ARTIFACT for name, module in GENERATORS.items()}

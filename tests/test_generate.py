@@ -21,10 +21,9 @@ from digits.idx import load_split, read_idx, write_idx
 from generate import writers
 from generate.__main__ import main
 from generate.arguments import parse_args
-from tests.conftest import ROOT
+from tests.paths import ROOT, SERVE_PYTHON
 
 ARTIFACTS = ROOT / "artifacts"
-SERVE_PYTHON = ROOT / ".venv-serve" / "bin" / "python"
 PER_DIGIT = 4
 
 

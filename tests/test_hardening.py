@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deploy.serve import NGINX_ERROR
-from tests.conftest import ROOT
 from tests.drawing_helpers import encoded, stroke_picture
+from tests.paths import ROOT
 from tests.prod_helpers import (
     SERVE_PYTHON,
     ask,

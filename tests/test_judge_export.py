@@ -11,10 +11,10 @@ import torch
 from digits.contract import ModelError, check_judge
 from digits.generators import load_generators, open_session
 from digits.idx import load_split
-from digits.judge import open_judge
+from digits.judging import open_judge
 from export.__main__ import main as export_main
 from export.checkpoints import rebuild
-from training.judge import main as judge_main
+from training.train_judge import main as judge_main
 
 pytestmark = pytest.mark.training
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.paths import ROOT
 
 PACKAGES = ("digits", "training", "export", "webapp", "evaluate", "generate", "deploy", "bench", "tools")
 # package -> the other packages of the project it may import (README.md, "What is inside")
@@ -97,3 +97,13 @@ def test_a_broken_direction_fails_naming_the_module(tmp_path, file, line, want):
             copy.parent.mkdir(parents=True, exist_ok=True)
             copy.write_text(path.read_text() + (f"\n{line}\n" if copy == tmp_path / file else ""))
     assert any(problem.startswith(want) for problem in problems(tmp_path)), problems(tmp_path)
+
+
+def test_tests_reach_paths_through_one_helper_and_their_helpers_form_no_cycle():
+    """conftest is pytest's: fixtures only, imported by no module; test helpers import each other
+    without a cycle (tests/paths.py holds the paths)."""
+    edges = {module_name(path, ROOT): {name for name in imports(path, ROOT) if name.startswith("tests.")}
+             for path in sorted((ROOT / "tests").glob("*.py"))}
+    assert [m for m, imported in edges.items() if "tests.conftest" in imported] == []
+    cyclic = [m for m in edges if m in reaches(m, edges)]
+    assert cyclic == []

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ROOT
 from tests.drawing_helpers import encoded, stroke_picture
+from tests.paths import ROOT
 from tests.prod_helpers import serve_env
 from tests.training_helpers import assert_same_run
 from tests.webapp_helpers import assert_documented, decode_png, free_port, multipart, wait_for

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from deploy import runs
-from tests.conftest import ROOT
+from tests.paths import ROOT
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 

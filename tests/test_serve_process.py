@@ -10,7 +10,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from tests.conftest import ROOT
+from tests.paths import ROOT
 from tests.prod_helpers import serve_env
 from tests.webapp_helpers import free_port, wait_for
 

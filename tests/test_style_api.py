@@ -14,7 +14,7 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from digits import handwriting
-from digits.drawing import normalise
+from digits.drawn_digit import normalise
 from digits.images import mnist_centred, to_uint8
 from tests.drawing_helpers import HOSTILE, encoded, stroke_picture
 from tests.webapp_helpers import assert_security_headers, decode_png, page_pngs

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.paths import ROOT
 from tools.tables import CODE, VALUE, main, records, render_value, rendered_tables
 
 RECORDS = ["artifacts/quality.json", "artifacts/cas.json",

@@ -24,7 +24,7 @@ from digits.cli import command_line, fail
 from digits.files import atomic_path
 from digits.generators import ModelError, OnnxGenerator
 from digits.idx import DataError, load_split
-from digits.judge import judge, open_judge
+from digits.judging import judge, open_judge
 from digits.records import fingerprint
 from generate.dataset import build, open_generator
 from training.classifier import add_recipe_args, check_recipe, predict, train_classifier

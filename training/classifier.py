@@ -1,6 +1,6 @@
 """The judge's recipe: the classifier, its augmentation and training, and what its export says.
 
-Two things train it: ``python -m training.judge`` on the 60,000 real training digits (the committed
+Two things train it: ``python -m training.train_judge`` on the 60,000 real training digits (the committed
 judge, ``artifacts/judge.onnx``), and CAS on generated digits alone, with exactly the same recipe.
 Its penultimate layer is the feature space for FID.
 """

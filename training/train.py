@@ -25,12 +25,12 @@ from digits.files import atomic_path
 from digits.grid import save_grid
 from digits.idx import DataError, load_split
 from training import checkpoint, distributed
-from training.board import Board
 from training.data import DeviceDataset
 from training.mnist import load_or_download
 from training.models import GENERATORS
 from training.precision import Precision
 from training.settings import SettingError, TrainConfig, add_flags, flag
+from training.tensorboard_log import Board
 
 DEFAULT_DATA = Path("data")
 

@@ -2,7 +2,7 @@
 
 ``POST /api/v1/style`` and the ``/draw`` page share one path. The upload is parsed in memory
 (Werkzeug would spool a file over 500 KB to a temporary file) and is never stored or logged;
-digits.drawing turns it into an MNIST digit. Only models with an encoder can read a style.
+digits.drawn_digit turns it into an MNIST digit. Only models with an encoder can read a style.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, Unsupporte
 from werkzeug.formparser import FormDataParser
 
 from digits import handwriting
-from digits.drawing import MAX_BYTES, DrawingError, normalise
+from digits.drawn_digit import MAX_BYTES, DrawingError, normalise
 from digits.generators import OnnxGenerator
 from webapp import errors, monitoring, params
 from webapp.imaging import PAGE_SCALES, pngs_base64, strip_png

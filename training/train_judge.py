@@ -1,6 +1,6 @@
 """Train the judge: an independent MNIST classifier that scores generated digits.
 
-    python -m training.judge --data-dir ../shared/mnist     # runs/judge/checkpoint.pt
+    python -m training.train_judge --data-dir ../shared/mnist     # runs/judge/checkpoint.pt
     python -m export --model judge                          # artifacts/judge.onnx and its card
 
 The judge never sees generated images; its recipe is in training/classifier.py. The test
@@ -23,7 +23,7 @@ from training.distributed import resolve_device
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m training.judge", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.train_judge", description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", type=Path, default=Path("data"))
     add_recipe_args(p)
     p.add_argument("--limit", type=int, default=0, help="train on the first N images only (default 0 = all)")
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         n = len(train_y)
         meta = {"model": "judge", "dataset": "MNIST" if n == 60000 else f"MNIST (first {n} training images)",
                 "train_images": n, "device": device.type, "torch": str(torch.__version__),
-                "command": command_line("training.judge", argv), "train_seconds": round(seconds, 1),
+                "command": command_line("training.train_judge", argv), "train_seconds": round(seconds, 1),
                 "test_accuracy": round(test_accuracy, 4), "features": FEATURES}
         checkpoint.save({"judge": model.cpu().state_dict(), "config": recipe_config(args),
                          "epoch": args.epochs, "meta": meta}, args.checkpoint)

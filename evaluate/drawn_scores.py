@@ -1,7 +1,7 @@
 """In your handwriting, measured: the real test digits as drawings, through the path an upload takes.
 
 Each test digit is scaled up 8x (each pixel an 8x8 block), dark ink on white, saved as a PNG
-and normalised by digits.drawing; the generator's encoder reads its style; the style
+and normalised by digits.drawn_digit; the generator's encoder reads its style; the style
 interface draws the digit back (the reconstruction) and writes 0123456789 in that style.
 """
 from __future__ import annotations
@@ -10,10 +10,10 @@ import numpy as np
 from PIL import Image
 
 from digits import handwriting
-from digits.drawing import normalise
+from digits.drawn_digit import normalise
 from digits.generators import OnnxGenerator
 from digits.images import png_bytes
-from digits.judge import judge
+from digits.judging import judge
 from digits.measures import row_consistency
 
 SCALE = 8
