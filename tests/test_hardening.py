@@ -26,9 +26,8 @@ from hypothesis import strategies as st
 
 from deploy.serve import NGINX_ERROR
 from tests.drawing_helpers import encoded, stroke_picture
-from tests.paths import ROOT
+from tests.paths import ROOT, SERVE_PYTHON
 from tests.prod_helpers import (
-    SERVE_PYTHON,
     ask,
     end_session,
     masters,

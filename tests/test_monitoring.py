@@ -13,7 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.drawing_helpers import encoded, stroke_picture
-from tests.prod_helpers import SERVE_PYTHON, ask, server_process
+from tests.paths import SERVE_PYTHON
+from tests.prod_helpers import ask, server_process
 from tests.webapp_helpers import free_port
 
 MIX = (  # (path, times): 200s with images, 400s, a 404 on a path nobody should find as a label

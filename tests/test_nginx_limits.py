@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from deploy.serve import HEAVY_PER_CLIENT, NGINX_ERROR, OPEN_FILES, SAMPLES_PER_CLIENT, WORKER_CONNECTIONS
-from tests.paths import ROOT
+from tests.paths import ROOT, SERVE_PYTHON
 from tests.prod_helpers import (
-    SERVE_PYTHON,
     Prod,
     end_session,
     masters,

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.jpeg_helpers import scan_bomb
-from tests.prod_helpers import SERVE_PYTHON, server_process
+from tests.paths import SERVE_PYTHON
+from tests.prod_helpers import server_process
 from tests.webapp_helpers import free_port, multipart
 
 pytestmark = pytest.mark.nginx
