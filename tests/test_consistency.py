@@ -34,6 +34,7 @@ def warmed(term: HandConsistency, images: torch.Tensor, digit: torch.Tensor) -> 
     return term
 
 
+@pytest.mark.training
 def test_one_hand_in_two_digits_costs_nothing_and_unrelated_hands_cost_about_one():
     rng = np.random.default_rng(0)
     slants, masses = rng.uniform(-0.4, 0.4, 64), rng.uniform(60, 140, 64)
@@ -47,6 +48,7 @@ def test_one_hand_in_two_digits_costs_nothing_and_unrelated_hands_cost_about_one
     assert 0.6 < term(shuffled, digit).item() < 1.6
 
 
+@pytest.mark.training
 def test_narrowing_the_spread_of_hands_gains_nothing():
     """Z-scored by the generator's own spread: hands half as varied, still unrelated, cost the same."""
     rng = np.random.default_rng(1)
@@ -60,6 +62,7 @@ def test_narrowing_the_spread_of_hands_gains_nothing():
     assert narrow_cost == pytest.approx(wide_cost, rel=0.1)
 
 
+@pytest.mark.training
 def test_the_term_pulls_the_pair_together():
     """Its gradient moves each image's attributes towards its partner's: a step shrinks the gap."""
     rng = np.random.default_rng(2)
@@ -74,6 +77,7 @@ def test_the_term_pulls_the_pair_together():
     assert after.item() < before.item()
 
 
+@pytest.mark.training
 def test_the_cgan_pays_the_term_after_its_first_epoch_and_not_when_it_is_off():
     torch.manual_seed(0)  # the pairs' digits are drawn; with this seed a digit comes twice, as the statistics need
     x, digit = torch.rand(16, 1, 28, 28), torch.arange(16) % 10

@@ -28,6 +28,7 @@ def classifier_step(fake_digit: torch.Tensor) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in D.classifier.state_dict().items()}
 
 
+@pytest.mark.training
 def test_the_classifier_learns_from_real_digits_only():
     """Which digits the fakes were asked for never reaches the classifier: it cannot learn their flaws."""
     first, second = classifier_step(torch.zeros(16, dtype=torch.long)), classifier_step(torch.arange(16) % 10)
@@ -35,6 +36,7 @@ def test_the_classifier_learns_from_real_digits_only():
         assert torch.equal(first[name], second[name])
 
 
+@pytest.mark.training
 def test_the_classifier_learns_the_real_digits():
     torch.manual_seed(0)
     D = Discriminator(4, classify=True)

@@ -357,6 +357,7 @@ VALUES = st.one_of(
                      MARK]))
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from(ROUTES), pairs=st.lists(st.tuples(st.sampled_from(KEYS), VALUES), max_size=7))
 def test_parameter_soup_on_the_new_routes_never_5xx(client, route, pairs):

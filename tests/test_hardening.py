@@ -103,6 +103,7 @@ def fetch(client, route: str, headers: dict[str, str], script_name: str = ""):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from(ROUTES), headers=hostile_headers(), script_name=st.one_of(st.just(""), PATHS),
        proxied=st.booleans())
+@pytest.mark.slow
 def test_hostile_headers_never_5xx_nor_off_site_redirects(client, proxied_client, route, headers, script_name,
                                                           proxied):
     assert_safe(*fetch(proxied_client if proxied else client, route, headers, script_name))

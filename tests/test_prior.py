@@ -1,6 +1,7 @@
 """The CVAE's fitted mixture prior: it must find where the latents are and sample by the weights."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from training.prior import MixturePrior
@@ -38,6 +39,7 @@ def test_sampling_follows_the_weights_and_the_spread():
     assert 0.08 < float(z[z[:, 0] < 0, 1].std()) < 0.16  # cov(mu) + mean(var): 0.1^2 + 0.01
 
 
+@pytest.mark.slow
 def test_style_basis_holds_each_digits_mean_and_the_shared_spread():
     """Per digit, the mixture's samples have the basis mean; within digits, its scale's square is their covariance."""
     prior = MixturePrior(latent_dim=3, components=2)

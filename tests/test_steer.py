@@ -102,6 +102,7 @@ def committed(root):
 CROSSTALK = {"cvae": 0.3, "cgan": 0.46}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["cvae", "cgan"])
 def test_each_control_moves_its_attribute_and_little_else(root, committed, model):
     """40 hands x 10 digits x 5 settings per control (make evaluate runs 200 hands, docs/handwriting.md)."""
@@ -242,6 +243,7 @@ def test_the_page_without_a_number_is_the_blank_form_and_a_seedless_one_redirect
 
 # --- python -m export.steer: directions for a style file exported before ---------------------------------
 
+@pytest.mark.slow
 def test_export_steer_writes_the_file_the_web_app_loads(root, tmp_path, capsys):
     from export.steer import main
 

@@ -245,6 +245,7 @@ def assert_answered(response) -> None:
     assert_security_headers(response)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=3000), digit=st.sampled_from(["0", "9", "x", ""]))
 def test_random_bytes_never_5xx(client, data, digit):
@@ -268,6 +269,7 @@ def small_images(draw) -> bytes:
     return data[:draw(st.integers(0, len(data)))] if draw(st.booleans()) else data
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=small_images(), digit=st.integers(0, 9), text=st.text("0123456789", max_size=3))
 def test_random_small_images_never_5xx(client, data, digit, text):

@@ -293,6 +293,7 @@ def test_a_hostile_forwarded_prefix_is_ignored(proxied_client, prefix):
     st.sampled_from(HOSTILE_PREFIXES),
     st.text(st.sampled_from("/\\:.%@?#, \t\"abe~-_5"), max_size=24),
     st.text(st.characters(min_codepoint=0x20, max_codepoint=0xff), max_size=24)))
+@pytest.mark.slow
 def test_every_link_stays_on_site_whatever_prefix_is_forwarded(proxied_client, route, prefix):
     for link in page_links(proxied_client, route, prefix):
         assert ON_SITE.fullmatch(link), (prefix, link)
