@@ -34,14 +34,20 @@ def critic_state(cap: float, candidates: int = 4, generator: str = "cgan_generat
                      "torch": str(torch.__version__), "train_seconds": 0.0, "command": "python -m training.critic"}}
 
 
-def artifacts_with_critic(tmp_path, state: dict):
-    """The committed CGAN in a folder of its own, with the critic exported beside it."""
+def export_beside_the_cgan(tmp_path, state: dict) -> tuple[int, object]:
+    """python -m export --model critic into a folder holding the committed CGAN: (exit status, folder)."""
     folder = tmp_path / "artifacts"
     folder.mkdir()
     shutil.copy(ROOT / "artifacts" / "cgan_generator.onnx", folder)
     checkpoint.save(state, tmp_path / "critic.pt")
-    assert export_main(["--model", "critic", "--checkpoint", str(tmp_path / "critic.pt"),
-                        "--out", str(folder / "cgan_critic.onnx")]) == 0
+    return export_main(["--model", "critic", "--checkpoint", str(tmp_path / "critic.pt"),
+                        "--out", str(folder / "cgan_critic.onnx")]), folder
+
+
+def artifacts_with_critic(tmp_path, state: dict):
+    """The committed CGAN in a folder of its own, with the critic exported beside it."""
+    status, folder = export_beside_the_cgan(tmp_path, state)
+    assert status == 0
     return folder
 
 
@@ -95,12 +101,8 @@ def test_a_critic_outside_its_contract_stops_start_up(tmp_path, change, message)
 def test_the_export_refuses_a_critic_trained_against_another_generator(tmp_path, capsys):
     state = critic_state(cap=0.0)
     state["meta"]["generator_sha256"] = "0" * 64
-    folder = tmp_path / "artifacts"
-    folder.mkdir()
-    shutil.copy(ROOT / "artifacts" / "cgan_generator.onnx", folder)
-    checkpoint.save(state, tmp_path / "critic.pt")
-    assert export_main(["--model", "critic", "--checkpoint", str(tmp_path / "critic.pt"),
-                        "--out", str(folder / "cgan_critic.onnx")]) == 2
+    status, folder = export_beside_the_cgan(tmp_path, state)
+    assert status == 2
     assert "trained against another cgan_generator.onnx" in capsys.readouterr().err
     assert not (folder / "cgan_critic.onnx").exists()
 
