@@ -2,7 +2,7 @@
 projection critic on the decoder's reconstructions and prior samples (CVAE-GAN, Bao et al., 2017).
 
 The ELBO alone gives Bernoulli means: soft, evenly blurred strokes that a classifier tells from
-real handwriting 97% of the time. The critic asks the decoder for strokes that look drawn; the
+real handwriting nearly every time (docs/experiments.md). The critic asks the decoder for strokes that look drawn; the
 reconstruction keeps every code meaning the image it came from (the encoder and the style
 interface rely on that)."""
 from __future__ import annotations
