@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +44,14 @@ def run_folder(temp: Path, launcher: int, groups: list[int]) -> Path:
     return folder
 
 
+def settled(ready, seconds: float = 5) -> None:
+    """Wait until ``ready()`` holds (a loaded machine starts processes slowly), or fail naming the wait."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert time.monotonic() < deadline, "the spawned processes never settled"
+        time.sleep(0.05)
+
+
 def sleeper(folder: Path | None = None) -> list[str]:
     """A long sleep whose command line names ``folder`` (as gunicorn's names its socket there), or nothing."""
     return [sys.executable, "-c", "import time; time.sleep(60)", str(folder) if folder else "elsewhere"]
@@ -55,6 +64,8 @@ def test_what_a_crashed_instance_left_is_stopped_and_its_folder_removed(tmp_path
             run_folder(tmp_path, launcher.pid, [master.pid])
             launcher.kill()
             launcher.wait()
+            settled(lambda: all(runs.belongs(p.pid, folder) and runs.group(p.pid) == master.pid
+                                for p in (master, worker)))  # both started as they will be found
             lines = runs.reap(tmp_path)
             assert lines == [f"serve-prod: removed {folder}, left by a crashed instance, and stopped its 2 processes"]
             assert master.wait(timeout=5) == -signal.SIGKILL and worker.wait(timeout=5) == -signal.SIGKILL
