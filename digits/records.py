@@ -74,9 +74,9 @@ def stale(root: Path) -> list[str]:
             problems.append(f"{where} names no file it measured: re-measure with {command.format(model='<model>')}")
         for file, digest in named:
             target = root / ARTIFACTS / file
-            if not target.is_file() or file_sha256(target) != digest:
-                now = file_sha256(target)[:12] if target.is_file() else "missing"
+            now = file_sha256(target) if target.is_file() else "missing"
+            if now != digest:
                 model = file.split("_")[0].removesuffix(".onnx")
-                problems.append(f"{where} measured {file} {digest[:12]}, the committed file is {now}: "
+                problems.append(f"{where} measured {file} {digest[:12]}, the committed file is {now[:12]}: "
                                 f"re-measure with {command.format(model=model)}")
     return problems
