@@ -7,10 +7,16 @@ starts, in a short-lived child, so a bad file stops start-up with the app's one 
 left to the workers, each prints it and gunicorn 27 adds a traceback when two fail at
 once. The fork-safe libraries are imported here, in the master, so the check and every
 worker inherit them instead of importing them again (cold start: docs/benchmarks.md).
+
+Under ``make serve-prod`` two pools serve the same files: the light pool's master checks them, and the heavy
+pool's master (GUNICORN_AFTER_SOCKET: the light pool's socket) waits for that socket instead of checking them
+again, so the check runs once, with the machine to itself, on the way to the first answer.
 """
 import importlib
 import os
+import time
 import traceback
+from pathlib import Path
 
 for _module in ("flask", "numpy", "PIL.Image"):  # imported for the children, see above
     importlib.import_module(_module)
@@ -44,8 +50,15 @@ forwarder_headers = ""
 secure_scheme_headers: dict[str, str] = {}
 
 
+AFTER_WAIT_S = 60  # deploy/serve.py's START_WAIT_S: the launcher gives up on the first pool by then
+
+
 def on_starting(server: object) -> None:
     """Build the app once in a child: a bad model file stops gunicorn before any worker starts."""
+    after = os.environ.get("GUNICORN_AFTER_SOCKET")
+    if after:
+        wait_for(Path(after))
+        return
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -64,6 +77,21 @@ def on_starting(server: object) -> None:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(code if code > 0 else 1)  # negative: the check was killed by a signal
+
+
+def wait_for(socket: Path) -> None:
+    """Until the pool that checks the files listens on ``socket``: if its check fails, the launcher stops this
+    master too (SIGTERM, still at its default action here: gunicorn installs its handlers after on_starting)."""
+    deadline = time.monotonic() + AFTER_WAIT_S
+    while not socket.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"gunicorn: {socket} did not appear within {AFTER_WAIT_S} s")
+        time.sleep(0.01)
+
+
+def post_fork(server: object, worker: object) -> None:
+    """A worker of the heavy pool yields the CPU to the light pool's (GUNICORN_WORKER_NICE, set by make serve-prod)."""
+    os.nice(int(os.environ.get("GUNICORN_WORKER_NICE", "0")))
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -9,6 +9,7 @@ served in production (make serve-prod: nginx in front of gunicorn).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -21,17 +22,18 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.report import MORPH, NUMBER, PAIRED_ROUTES, ROUTES, STEER, STYLE_ROUTES, table
-from digits.generators import load_generators
+from digits.generators import OnnxGenerator, load_generators
 from digits.records import fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_BIN = ROOT / ".venv-serve" / "bin"
 TRAIN_BIN = Path(sys.executable).parent
 NGINX = Path(shutil.which("nginx") or "/usr/sbin/nginx")
+BEFORE = "64ceda6"
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -156,10 +158,12 @@ def wrk(url: str, seconds: int, connections: int) -> dict:
             + (sum(map(int, re.findall(r"\d+", socket_errors.group(1)))) if socket_errors else 0)}
 
 
-def start_server(name: str, command: list[str], env: dict, url: str) -> tuple[subprocess.Popen, float]:
-    """Start a server; return it and the seconds from process start to its first 200 on ``url``."""
+def start_server(name: str, command: list[str], env: dict, url: str,
+                 cwd: Path = ROOT) -> tuple[subprocess.Popen, float]:
+    """Start a server (from the checkout ``cwd``); return it and the seconds from process start to its first 200
+    on ``url``."""
     begin = time.perf_counter()
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while True:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
@@ -213,16 +217,16 @@ def serve(name: str, command: list[str], env: dict, port: int, model: str, secon
             "errors": sum(r["errors"] for rs in runs.values() for r in rs), **summary}
 
 
-def paired(servers: dict[str, tuple[str, list[str], dict, int]], model: str, seconds: int, rounds: int) -> dict:
+def paired(servers: dict[str, tuple[str, list[str], dict, int, Path]], model: str, seconds: int, rounds: int) -> dict:
     """The comparisons that must not drift apart on a shared machine: the servers run side by side and
     take turns, one wrk run each, route by route and round by round, so a machine that slows down
-    slows all of them alike. ``servers``: key -> (name, command, env, port)."""
+    slows all of them alike. ``servers``: key -> (name, command, env, port, checkout)."""
     urls = {key: {route: f"http://127.0.0.1:{port}{url}&model={model}" for route, (url, _) in PAIRED_ROUTES.items()}
-            for key, (_, _, _, port) in servers.items()}
+            for key, (_, _, _, port, _) in servers.items()}
     running = {}
     try:
-        for key, (name, command, env, _) in servers.items():
-            running[key], _ = start_server(name, command, env, urls[key]["api"])
+        for key, (name, command, env, _, cwd) in servers.items():
+            running[key], _ = start_server(name, command, env, urls[key]["api"], cwd)
         time.sleep(1.0)
         runs = {key: {route: [] for route in PAIRED_ROUTES} for key in servers}
         for _ in range(rounds):
@@ -277,11 +281,24 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def prod_command(port: int) -> list[str]:
-    """make serve-prod on ``port``, with no per-client limit of rate or requests in flight: wrk is one client
-    asking thousands of times, 16 at once."""
-    return [str(SERVE_BIN / "python"), "-m", "deploy.serve", "--port", str(port), "--workers", "2",
-            "--client-rate", "1000000", "--samples-per-client", "32", "--heavy-per-client", "32"]
+def prod_command(port: int, checkout: Path = ROOT) -> list[str]:
+    """make serve-prod of ``checkout`` on ``port``, with no per-client limit of rate or requests in flight (those
+    of its limits that checkout has): wrk is one client asking thousands of times, 16 at once."""
+    command = [str(SERVE_BIN / "python"), "-m", "deploy.serve", "--port", str(port), "--workers", "2"]
+    usage = subprocess.run([*command[:3], "--help"], cwd=checkout, capture_output=True, text=True).stdout
+    limits = {"--client-rate": "1000000", "--samples-per-client": "32", "--heavy-per-client": "32"}
+    return command + [part for flag, value in limits.items() if flag in usage for part in (flag, value)]
+
+
+@contextlib.contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """The committed files of ``revision`` in a temporary folder (git archive: no worktree to clean up)."""
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], capture_output=True)
+        if archive.returncode:
+            raise SystemExit(f"bench: --before {revision}: not a commit of this repository")
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        yield Path(tmp)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="wrk runs per route and server, and cold starts (medians are reported)")
     p.add_argument("--calls", type=int, default=1000, help="calls per compute-floor measurement")
     p.add_argument("--per-digit", type=int, default=6000, help="images of each digit per python -m generate run")
+    p.add_argument("--before", default=BEFORE,
+                   help=f"commit whose serving code the overhead is compared with, side by side, on the same model "
+                        f"files (default {BEFORE}: the last one before the serving path was trimmed)")
     p.add_argument("--out", type=Path, help="default bench/results_<model>.json")
     args = p.parse_args(argv)
     args.out = args.out or ROOT / "bench" / f"results_{args.model}.json"
@@ -307,11 +327,20 @@ def main(argv: list[str] | None = None) -> int:
     served = load_generators(args.artifacts, threads=1)[args.model]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_GENERATOR": str(served.path),
            "FLASK_ARTIFACTS_DIR": str(args.artifacts)}
+    with checkout(args.before) as before:
+        results = measure(args, served, env, before)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    return 0
+
+
+def measure(args: argparse.Namespace, served: OnnxGenerator, env: dict, before: Path) -> dict:
+    """Every measurement of the record, in one run on this machine."""
     gunicorn = ["--workers", "2", "--bind"]
     style_floors = style_floor(args.model, args.artifacts, args.calls)
     style_routes = {route: url for route, url in STYLE_ROUTES.items()  # the steer routes need a steering file
                     if route.removesuffix("_one") + "_ms" in style_floors}
-    results = {
+    return {
         "machine": f"{os.cpu_count()} CPU cores",
         "model": args.model,
         "files": [fingerprint(path) for path in served.files()],
@@ -319,12 +348,16 @@ def main(argv: list[str] | None = None) -> int:
         "style_floor": style_floors,
         "onnx_server": serve("onnxruntime (make serve-prod)", prod_command(8701), env, 8701, args.model,
                              args.seconds, args.rounds, {**ROUTES, **style_routes}),
+        "before": args.before,
         "paired": paired({
-            "product": ("onnxruntime (make serve-prod)", prod_command(8703), env, 8703),
+            "product": ("onnxruntime (make serve-prod)", prod_command(8703), env, 8703, ROOT),
             "metrics_off": ("onnxruntime (make serve-prod, FLASK_METRICS=0)", prod_command(8704),
-                            {**env, "FLASK_METRICS": "0"}, 8704),
+                            {**env, "FLASK_METRICS": "0"}, 8704, ROOT),
             "direct": ("onnxruntime (gunicorn direct)",
-                       [str(SERVE_BIN / "gunicorn"), *gunicorn, "127.0.0.1:8705", "webapp:create_app()"], env, 8705),
+                       [str(SERVE_BIN / "gunicorn"), *gunicorn, "127.0.0.1:8705", "webapp:create_app()"], env, 8705,
+                       ROOT),
+            "before": (f"onnxruntime (make serve-prod at {args.before})", prod_command(8706, before), {
+                **env, "PYTHONPATH": str(before)}, 8706, before),
         }, args.model, args.seconds, args.rounds),
         "torch_server": serve("torch", [str(TRAIN_BIN / "gunicorn"), "--config", str(ROOT / "bench" / "empty.conf.py"),
                                         *gunicorn, "127.0.0.1:8702", "bench.torch_server:create_app()"],
@@ -334,9 +367,6 @@ def main(argv: list[str] | None = None) -> int:
         "data_path": data_path(args.data_dir, args.rounds),
         "generate": generate_rate(args.model, args.artifacts, args.per_digit, args.rounds),
     }
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    return 0
 
 
 if __name__ == "__main__":

@@ -36,8 +36,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
-
 from deploy import runs
 from digits.cli import whole
 
@@ -65,7 +63,8 @@ class Pool:
 
     name: str
     workers: int
-    nice: int = 0
+    nice: int = 0  # its workers' CPU priority below the launcher's
+    after: str | None = None  # the pool whose master checks the model files: this one starts once it listens
 
 
 class Stop(Exception):
@@ -107,7 +106,10 @@ def upload_max() -> int:
 
 
 def error_page() -> str:
-    """nginx's own errors get the app's bare refusal page: small, no script, no link to build."""
+    """nginx's own errors get the app's bare refusal page: small, no script, no link to build. Jinja2 is
+    imported here, while gunicorn starts, not before it."""
+    import jinja2
+
     templates = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "webapp" / "templates"), autoescape=True)
     return templates.get_template("refused.html").render(error=NGINX_ERROR)
 
@@ -177,26 +179,29 @@ def started(path: Path, process: subprocess.Popen, name: str) -> bool:
     return False
 
 
-def die_with(launcher: int, nice: int) -> None:
-    """In a master, before it runs: SIGTERM when the launcher dies; never started if it has died already.
-    ``nice``: its CPU priority, below the launcher's by that much (its workers inherit it)."""
+def die_with(launcher: int) -> None:
+    """In a master, before it runs: SIGTERM when the launcher dies; never started if it has died already."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != launcher:
         os._exit(1)
-    os.nice(nice)
 
 
-def start(command: list[str], cwd: Path, env: dict[str, str] | None = None, nice: int = 0) -> subprocess.Popen:
+def start(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """A master in a process group of its own, stopped by the kernel if this launcher dies."""
     return subprocess.Popen(command, cwd=cwd, env=env, process_group=0,
-                            preexec_fn=functools.partial(die_with, os.getpid(), nice))
+                            preexec_fn=functools.partial(die_with, os.getpid()))
 
 
 def start_pool(run: Path, pool: Pool) -> subprocess.Popen:
-    """A gunicorn master for ``pool`` on its socket in ``run``; its workers' metrics go to the shared folder."""
+    """A gunicorn master for ``pool`` on its socket in ``run``; its workers' metrics go to the shared folder.
+    A pool started ``after`` another waits for that one's socket instead of checking the files itself. Its
+    workers run ``nice`` below the launcher (gunicorn.conf.py); the master does not, so it is ready in time."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(run / "prometheus"), "GUNICORN_WORKER_NICE": str(pool.nice)}
+    if pool.after:
+        env["GUNICORN_AFTER_SOCKET"] = str(run / f"{pool.after}.sock")
     return start([str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
                   "--workers", str(pool.workers), "--bind", f"unix:{run / pool.name}.sock", "webapp:create_app()"],
-                 ROOT, {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(run / "prometheus")}, pool.nice)
+                 ROOT, env)
 
 
 def kill_group(process: subprocess.Popen | None) -> None:
@@ -234,7 +239,7 @@ def stop_all(masters: dict[str, subprocess.Popen]) -> None:
 
 def serve(run: Path, args: argparse.Namespace) -> int:
     """Run nginx and both pools until a signal (exit 0) or until one of them exits (exit non-zero)."""
-    pools = [Pool("light", args.workers), Pool("heavy", args.heavy_workers, HEAVY_NICE)]
+    pools = [Pool("light", args.workers), Pool("heavy", args.heavy_workers, HEAVY_NICE, after="light")]
     masters: dict[str, subprocess.Popen] = {}
     try:
         (run / "prometheus").mkdir()  # every worker's metrics, summed by any worker's /metrics

@@ -18,12 +18,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from deploy.serve import HEAVY_PER_CLIENT, SAMPLES_PER_CLIENT
+from deploy.serve import HEAVY_NICE, HEAVY_PER_CLIENT, SAMPLES_PER_CLIENT
 from tests.jpeg_helpers import heaviest_accepted
-from tests.prod_helpers import Prod, ask, serving_prod
+from tests.prod_helpers import Prod, ask, masters, parent, running, serving_prod, session_processes
 from tests.webapp_helpers import multipart
 
 pytestmark = [pytest.mark.nginx, pytest.mark.slow]
@@ -123,3 +124,20 @@ def test_one_address_at_its_limit_of_the_costliest_requests_leaves_the_others_fa
                                     f"without the greedy address {p99(quiet) * 1000:.0f} ms")
     assert len(healthz) == 24 and max(healthz) < bound, [round(s * 1000) for s in healthz]
     assert set(statuses) == accepted | {429} and statuses[429] > 0, statuses
+
+
+def nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_only_the_heavy_pools_workers_yield_the_cpu(prod):
+    """The heavy pool's workers run at a lower priority than the light pool's; its master does not, so it is
+    ready as soon as the light pool has checked the files (cold start)."""
+    found = masters(prod.session)
+    workers = {pool: [pid for pid in session_processes(prod.session) if running(pid) and parent(pid) == found[pool]]
+               for pool in ("light", "heavy")}
+    assert workers["light"] and workers["heavy"]
+    base = nice(found["light"])
+    assert nice(found["heavy"]) == base
+    assert {nice(pid) for pid in workers["light"]} == {base}
+    assert {nice(pid) for pid in workers["heavy"]} == {min(base + HEAVY_NICE, 19)}

@@ -86,15 +86,17 @@ EXPECTED = {"truncated": "not a loadable ONNX model", "random": "not a loadable 
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
-@pytest.mark.parametrize("server", ["flask", "gunicorn"])
+@pytest.mark.parametrize("server", ["flask", "gunicorn", "serve-prod"])
 def test_bad_model_file_stops_start_up_with_one_line(serve_python, tmp_path, kind, server):
+    """Once, also under serve-prod, whose two pools serve the same files: one checks them, the other waits."""
     folder = broken_artifacts(tmp_path, kind)
     command = {"flask": [str(serve_python.parent / "flask"), "--app", "webapp", "run", "--port", str(free_port())],
                "gunicorn": [str(serve_python.parent / "gunicorn"), "--workers", "2", "--bind",
-                            f"127.0.0.1:{free_port()}", "webapp:create_app()"]}[server]
+                            f"127.0.0.1:{free_port()}", "webapp:create_app()"],
+               "serve-prod": [str(serve_python), "-m", "deploy.serve", "--port", str(free_port())]}[server]
     result = subprocess.run(command, cwd=ROOT, env=serve_env(FLASK_ARTIFACTS_DIR=str(folder)),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("webapp: cannot start:")]
-    assert lines and EXPECTED[kind] in lines[0] and str(folder) in lines[0]
+    assert len(lines) == 1 and EXPECTED[kind] in lines[0] and str(folder) in lines[0], result.stderr
     assert "Traceback" not in result.stderr

@@ -15,8 +15,8 @@ PAGE_SCALES = (2, 4, 8, 16)  # the larger sizes each page offers beside its nati
 
 
 def pngs_base64(images: np.ndarray) -> list[str]:
-    """One 28x28 PNG per image, base64 text for JSON and data: URIs."""
-    return [base64.b64encode(png_bytes(to_uint8(image))).decode("ascii") for image in images]
+    """One 28x28 PNG per image, base64 text for JSON and data: URIs (the pixels converted in one call)."""
+    return [base64.b64encode(png_bytes(pixels)).decode("ascii") for pixels in to_uint8(images)]
 
 
 def enlarged(pixels: np.ndarray, scale: int) -> np.ndarray:
@@ -28,8 +28,7 @@ def strip_png(images: np.ndarray, axis: int = 1, scale: int = 1) -> bytes:
     """All images in one PNG, side by side (axis 1) or stacked (axis 0), with a thin grey gap between."""
     gap_shape = (images.shape[1], STRIP_GAP) if axis == 1 else (STRIP_GAP, images.shape[2])
     gap = np.full(gap_shape, 90, dtype=np.uint8)
-    tiles = [to_uint8(image) for image in images]
-    parts = [part for tile in tiles for part in (tile, gap)][:-1]
+    parts = [part for tile in to_uint8(images) for part in (tile, gap)][:-1]
     return png_bytes(enlarged(np.concatenate(parts, axis=axis), scale))
 
 
