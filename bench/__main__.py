@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from bench.profile import PY_SPY, profile
 from bench.report import MORPH, NUMBER, PAIRED_ROUTES, ROUTES, STEER, STYLE_ROUTES, table
 from digits.generators import OnnxGenerator, load_generators
 from digits.records import fingerprint
@@ -320,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out or ROOT / "bench" / f"results_{args.model}.json"
     for need, hint in ((SERVE_BIN / "gunicorn", "run make serve once"),
                        (Path(shutil.which("wrk") or "/nonexistent"), "apt-get install wrk"),
-                       (NGINX, "run make system-packages")):
+                       (NGINX, "run make system-packages"), (PY_SPY, "make bench installs it into .venv")):
         if not need.exists():
             print(f"error: {need} is missing ({hint})", file=sys.stderr)
             return 2
@@ -359,6 +360,8 @@ def measure(args: argparse.Namespace, served: OnnxGenerator, env: dict, before: 
             "before": (f"onnxruntime (make serve-prod at {args.before})", prod_command(8706, before), {
                 **env, "PYTHONPATH": str(before)}, 8706, before),
         }, args.model, args.seconds, args.rounds),
+        "profile": {"now": profile(ROOT, args.model, args.seconds * 2, 8707, args.artifacts),
+                    "before": profile(before, args.model, args.seconds * 2, 8708, args.artifacts)},
         "torch_server": serve("torch", [str(TRAIN_BIN / "gunicorn"), "--config", str(ROOT / "bench" / "empty.conf.py"),
                                         *gunicorn, "127.0.0.1:8702", "bench.torch_server:create_app()"],
                               env, 8702, args.model, args.seconds, args.rounds),

@@ -3,15 +3,18 @@
     .venv/bin/python -m bench.profile [--model cvae] [--tree DIR] [--seconds 10]
 
 Starts ``make serve-prod`` with one light worker (from this checkout, or from ``--tree``: another checkout,
-e.g. ``git worktree add /tmp/before <commit>``, served with this checkout's serve venv), holds one
-connection of wrk on ``/api/v1/generate`` and samples the worker with py-spy. Each sample is booked to the
-innermost stage it is in (onnxruntime, centring, PNG, ...), and each stage's samples become milliseconds
-of one request: samples x sampling interval / requests answered meanwhile. Time the worker waits (for
-nginx, the socket, the next request) is not sampled; nginx's own share is the bench's nginx hop.
+e.g. ``git worktree add /tmp/before <commit>``, served with this checkout's serve venv and model files),
+holds one connection of wrk on ``/api/v1/generate`` and samples the worker with py-spy. Each sample is
+booked to the innermost stage it is in (onnxruntime, centring, PNG, ...), and each stage's samples become
+milliseconds of one request: samples x sampling interval / requests answered meanwhile. A thread blocked
+in a wait (for nginx, the socket, the next request) is not sampled; one that is ready to run but waiting
+for a core is, so on a busy machine every stage grows. nginx's own share is the bench's nginx hop.
+``python -m bench`` runs this for its record, on this checkout and on the one it compares with.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -21,7 +24,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.report import GENERATE
+from bench.report import GENERATE, profile_table
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_PYTHON = ROOT / ".venv-serve" / "bin" / "python"
@@ -38,9 +41,13 @@ STAGES = (
     ("query checks (webapp/params.py)", re.compile(r"\(webapp/params\.py")),
     ("metrics (prometheus_client)", re.compile(r"\(prometheus_client/|\(webapp/monitoring\.py")),
     ("Flask + Werkzeug (context, routing, request, response)", re.compile(r"\((flask|werkzeug)/")),
-    ("gunicorn (HTTP parsing, writing, worker loop)", re.compile(r"\(gunicorn/")),
+    # Python lines that make a system call: on a shared machine mostly time the thread is ready but waits for a core.
+    ("system calls: socket send and receive, pipe wake-up, poll",
+     re.compile(r"^(write \(gunicorn/util|PollableMethodQueue\.defer|SocketUnreader\.chunk|\S+\.select \(selectors)")),
+    ("gunicorn (HTTP parsing, response headers, worker loop)", re.compile(r"\(gunicorn/")),
+    ("thread pool hand-offs (threading, concurrent.futures)", re.compile(r"\((threading|concurrent/futures/)")),
 )
-OTHER = "other Python (threads, selectors, the app's own lines)"
+OTHER = "other Python (the app's own lines)"
 
 
 def stage(stack: str) -> str:
@@ -62,17 +69,19 @@ def booked(stacks: str) -> Counter:
     return counts
 
 
-def worker_pid(server: int) -> int:
-    """The light pool's only worker under deploy.serve."""
+def worker_pid(launcher: int) -> int:
+    """The only worker of the launcher's light pool (of its one pool, in a checkout from before the heavy one)."""
+    def children(pid: int) -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        return [int(child) for child in found]
+
     for _ in range(100):
-        found = subprocess.run(["pgrep", "-f", "gunicorn.*light"], capture_output=True, text=True).stdout.split()
-        masters = [int(pid) for pid in found if int(pid) != server]
-        for master in masters:
-            workers = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
-            if workers:
-                return int(workers[0])
+        for master in children(launcher):
+            command = Path(f"/proc/{master}/cmdline").read_bytes()
+            if b"gunicorn" in command and b"heavy.sock" not in command and children(master):
+                return children(master)[0]
         time.sleep(0.1)
-    raise SystemExit("bench.profile: no light-pool worker found")
+    raise SystemExit("bench.profile: the server started no gunicorn worker")
 
 
 def wrk_rps(url: str, seconds: float) -> float:
@@ -80,11 +89,12 @@ def wrk_rps(url: str, seconds: float) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))
 
 
-def profile(tree: Path, model: str, seconds: int, port: int) -> tuple[Counter, float]:
-    """(samples per stage, requests answered while sampling) for one worker of ``tree`` at one connection."""
+def profile(tree: Path, model: str, seconds: int, port: int, artifacts: Path) -> dict[str, float]:
+    """Milliseconds of one request per stage in one worker of ``tree`` serving ``artifacts``, at one connection."""
     command = [str(SERVE_PYTHON), "-m", "deploy.serve", "--port", str(port), "--workers", "1",
                "--client-rate", "1000000"]
-    server = subprocess.Popen(command, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "PYTHONPATH": str(tree), "FLASK_ARTIFACTS_DIR": str(artifacts)}
+    server = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}{GENERATE}&model={model}"
     try:
         deadline = time.monotonic() + 60
@@ -102,21 +112,11 @@ def profile(tree: Path, model: str, seconds: int, port: int) -> tuple[Counter, f
                             str(RATE), "--format", "raw", "--nonblocking", "-o", str(stacks)],
                            check=True, capture_output=True)
             rps = float(re.search(r"Requests/sec:\s+([\d.]+)", load.communicate()[0]).group(1))
-            return booked(stacks.read_text()), rps * seconds
+            requests = rps * seconds
+            return {name: count * 1000 / RATE / requests for name, count in booked(stacks.read_text()).items()}
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def table(counts: Counter, requests: float) -> str:
-    """Milliseconds of one request per stage, largest first."""
-    ms = {name: count * 1000 / RATE / requests for name, count in counts.items()}
-    lines = ["| stage | ms per request | share |", "|---|---|---|"]
-    total = sum(ms.values())
-    lines += [f"| {name} | {value:.3f} | {value / total:.0%} |" for name, value in
-              sorted(ms.items(), key=lambda item: -item[1])]
-    lines.append(f"| **sampled in the worker** | **{total:.3f}** | {requests:.0f} requests |")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="cvae", help="served generator (default cvae)")
     p.add_argument("--tree", type=Path, default=ROOT, help="checkout to serve (default this one)")
     p.add_argument("--seconds", type=int, default=10, help="sampling time (default 10)")
+    p.add_argument("--artifacts", type=Path, default=ROOT / "artifacts", help="model files to serve")
     p.add_argument("--port", type=int, default=8790)
     args = p.parse_args(argv)
     for need, hint in ((PY_SPY, "make bench installs it into .venv"), (SERVE_PYTHON, "run make serve once"),
@@ -134,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.tree / "deploy" / "serve.py").is_file():
         print(f"error: {args.tree} is not a checkout of this project (no deploy/serve.py)", file=sys.stderr)
         return 2
-    counts, requests = profile(args.tree.resolve(), args.model, args.seconds, args.port)
-    print(table(counts, requests))
+    print(profile_table({"stages": profile(args.tree.resolve(), args.model, args.seconds, args.port,
+                                           args.artifacts.resolve())}))
     return 0
 
 

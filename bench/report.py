@@ -122,3 +122,19 @@ def table(results: dict) -> str:
              "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
     return "\n".join(lines)
+
+
+def profile_table(profiles: dict[str, dict[str, float]]) -> str:
+    """Milliseconds of one request per stage in a serving worker (python -m bench.profile), one column per
+    profiled checkout (its label: "now", or the commit compared with), stages by their first column, largest
+    first."""
+    labels = list(profiles)
+    first = profiles[labels[0]]
+    stages = sorted({stage for stages in profiles.values() for stage in stages}, key=lambda s: -first.get(s, 0.0))
+    lines = ["| stage | " + " | ".join(f"{label} (ms per request)" for label in labels) + " |",
+             "|---|" + "---|" * len(labels)]
+    lines += [f"| {stage} | " + " | ".join(f"{profiles[label].get(stage, 0.0):.3f}" for label in labels) + " |"
+              for stage in stages]
+    lines.append("| **sampled in the worker** | " +
+                 " | ".join(f"**{sum(profiles[label].values()):.3f}**" for label in labels) + " |")
+    return "\n".join(lines)

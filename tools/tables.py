@@ -31,6 +31,7 @@ import re
 import sys
 from pathlib import Path
 
+from bench.report import profile_table
 from bench.report import table as bench_table
 from digits.cas_report import table as cas_table
 from digits.files import atomic_path
@@ -125,7 +126,11 @@ def rendered_tables(root: Path) -> dict[str, str]:
         tables |= quality_tables(given["quality"])
     if "cas" in given:
         tables["cas"] = cas_table(given["cas"])
-    tables |= {name: bench_table(record) for name, record in given.items() if name.startswith("bench-")}
+    benches = {name: record for name, record in given.items() if name.startswith("bench-")}
+    tables |= {name: bench_table(record) for name, record in benches.items()}
+    tables |= {f"{name}-profile": profile_table({"now": record["profile"]["now"],
+                                                 record["before"]: record["profile"]["before"]})
+               for name, record in benches.items() if "profile" in record}
     return tables
 
 
