@@ -29,10 +29,11 @@ pytestmark = pytest.mark.training
 WORLD = 2
 GLOBAL_BATCH = 16
 # One process sums the union batch in another order than the all-reduce of two shard means: float32
-# round-off. Each tensor (weights and Adam's moments, which carry the gradient) must agree to 1e-4 of
-# its largest entry; measured here: 1e-5 at worst (Adam's first step amplifies round-off of gradients
-# near its eps). One shard's gradient instead of the union's is off by 1e-2 and more.
-UNION_TOLERANCE = 1e-4
+# round-off. Each tensor (weights and Adam's moments, which carry the gradient) must agree to
+# 3e-4 of its largest entry; measured here: 1.1e-4 at worst, in the last layer of the decoder with 28x28
+# feature maps (1e-5 before it), where Adam's first step amplifies round-off of gradients near its eps.
+# One shard's gradient instead of the union's is off by 1e-2 and more.
+UNION_TOLERANCE = 3e-4
 
 
 # --- one optimizer step -----------------------------------------------------------------------------

@@ -29,12 +29,15 @@ PER_DIGIT = 200
 SEED = 2024
 PROPORTIONS = {"accuracy": 10, "accuracy_min_digit": 1, "distinct_groups": 2, "legibility": 10}  # samples per unit
 AT_LEAST, AT_MOST = "min", "max"
-FLOORS = {  # model: name -> (min or max, bound), from the records of 2026-12-01 (docs/experiments.md)
-    # The CVAE-GAN trained to 30 epochs took back what its critic first cost (docs/experiments.md).
-    "cvae": {"c2st": (AT_MOST, 0.80), "accuracy": (AT_LEAST, 0.995), "accuracy_min_digit": (AT_LEAST, 0.99),
-             "fid_real_ratio": (AT_MOST, 2.1), "diversity_ratio": (AT_LEAST, 0.97),
+FLOORS = {  # model: name -> (min or max, bound), from the records of 2026-12-01 and -03 (docs/experiments.md)
+    # The CVAE-GAN with 28x28 feature maps and its reconstruction in the critic's features (2026-12-03): realism
+    # bought with legibility. C2ST 0.794 -> 0.695 (its floor tightened from 0.80); lowered, by what the new
+    # record measured: accuracy 0.995 -> 0.993, worst digit 0.99 -> 0.983, FID 2.1x -> 2.35x, style
+    # consistency 0.16/0.17 -> 0.18/0.20 (docs/experiments.md, "the new CVAE, trained on to 24 epochs").
+    "cvae": {"c2st": (AT_MOST, 0.72), "accuracy": (AT_LEAST, 0.993), "accuracy_min_digit": (AT_LEAST, 0.983),
+             "fid_real_ratio": (AT_MOST, 2.35), "diversity_ratio": (AT_LEAST, 0.97),
              "distinct_groups": (AT_LEAST, 0.999), "novelty_ratio": (AT_LEAST, 0.96),
-             "legibility": (AT_LEAST, 0.995), "style_slant": (AT_MOST, 0.16), "style_ink": (AT_MOST, 0.17)},
+             "legibility": (AT_LEAST, 0.995), "style_slant": (AT_MOST, 0.18), "style_ink": (AT_MOST, 0.20)},
     # The CGAN retrained with the hand-consistency term (one noise is one hand) and the critic's classifier,
     # which bought accuracy for a little FID (docs/experiments.md).
     "cgan": {"c2st": (AT_MOST, 0.66), "accuracy": (AT_LEAST, 0.997), "accuracy_min_digit": (AT_LEAST, 0.993),

@@ -36,12 +36,12 @@ class Config(TrainConfig):
     adversarial: float = setting(2.0, NON_NEGATIVE, "weight of the critic's loss relative to the reconstruction's, "
                                                     "balanced by gradient norm at the decoder's last layer (0 = the "
                                                     "plain CVAE)")
-    balance_max: float = setting(1e4, POSITIVE, "the most the balance may weigh the critic's gradient against "
+    balance_max: float = setting(10.0, POSITIVE, "the most the balance may weigh the critic's gradient against "
                                                 "the reconstruction's: saturated pixels pass the critic almost no "
                                                 "gradient, and an unbounded balance then feeds on itself")
-    fine: int = setting(0, NON_NEGATIVE, "channels of the decoder's 28x28 feature maps (0 = none: 14x14 "
+    fine: int = setting(16, NON_NEGATIVE, "channels of the decoder's 28x28 feature maps (0 = none: 14x14 "
                                          "features straight to pixels)")
-    feature_recon: float = setting(0.0, NON_NEGATIVE, "weight of the reconstruction measured in the critic's "
+    feature_recon: float = setting(1.0, NON_NEGATIVE, "weight of the reconstruction measured in the critic's "
                                                       "features, beside the pixels' (0 = pixels only)")
 
 ARTIFACT = "cvae_decoder.onnx"
