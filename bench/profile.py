@@ -20,11 +20,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
 from bench.report import GENERATE, profile_table
+from bench.servers import children, gunicorn_master, start_server, stop, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_PYTHON = ROOT / ".venv-serve" / "bin" / "python"
@@ -69,54 +69,27 @@ def booked(stacks: str) -> Counter:
     return counts
 
 
-def worker_pid(launcher: int) -> int:
-    """The only worker of the launcher's light pool (of its one pool, in a checkout from before the heavy one)."""
-    def children(pid: int) -> list[int]:
-        found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-        return [int(child) for child in found]
-
-    for _ in range(100):
-        for master in children(launcher):
-            command = Path(f"/proc/{master}/cmdline").read_bytes()
-            if b"gunicorn" in command and b"heavy.sock" not in command and children(master):
-                return children(master)[0]
-        time.sleep(0.1)
-    raise SystemExit("bench.profile: the server started no gunicorn worker")
-
-
-def wrk_rps(url: str, seconds: float) -> float:
-    out = subprocess.run(["wrk", "-t1", "-c1", f"-d{seconds}s", url], capture_output=True, text=True, check=True)
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))
-
-
 def profile(tree: Path, model: str, seconds: int, port: int, artifacts: Path) -> dict[str, float]:
     """Milliseconds of one request per stage in one worker of ``tree`` serving ``artifacts``, at one connection."""
     command = [str(SERVE_PYTHON), "-m", "deploy.serve", "--port", str(port), "--workers", "1",
                "--client-rate", "1000000"]
     env = {**os.environ, "PYTHONPATH": str(tree), "FLASK_ARTIFACTS_DIR": str(artifacts)}
-    server = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}{GENERATE}&model={model}"
+    server, _ = start_server(f"make serve-prod in {tree}", command, env, url, tree)
     try:
-        deadline = time.monotonic() + 60
-        while subprocess.run(["curl", "-sf", "-o", "/dev/null", url]).returncode:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"bench.profile: the server in {tree} did not start")
-            time.sleep(0.2)
-        wrk_rps(url, 2)  # warm up
-        worker = worker_pid(server.pid)
+        wrk(url, 2, 1)  # warm up
+        worker = children(gunicorn_master(server.pid))[0]
         with tempfile.TemporaryDirectory() as tmp:
-            load = subprocess.Popen(["wrk", "-t1", "-c1", f"-d{seconds + 2}s", url], stdout=subprocess.PIPE, text=True)
-            time.sleep(1)
             stacks = Path(tmp) / "stacks.txt"
-            subprocess.run([str(PY_SPY), "record", "--pid", str(worker), "--duration", str(seconds), "--rate",
-                            str(RATE), "--format", "raw", "--nonblocking", "-o", str(stacks)],
-                           check=True, capture_output=True)
-            rps = float(re.search(r"Requests/sec:\s+([\d.]+)", load.communicate()[0]).group(1))
-            requests = rps * seconds
+            spy = subprocess.Popen([str(PY_SPY), "record", "--pid", str(worker), "--duration", str(seconds),
+                                    "--rate", str(RATE), "--format", "raw", "--nonblocking", "-o", str(stacks)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            requests = wrk(url, seconds, 1)["rps"] * seconds  # the load while py-spy samples
+            if spy.wait():
+                raise SystemExit(f"bench.profile: py-spy could not sample the worker {worker}")
             return {name: count * 1000 / RATE / requests for name, count in booked(stacks.read_text()).items()}
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
 
 
 def main(argv: list[str] | None = None) -> int:
